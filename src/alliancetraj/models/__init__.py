@@ -1,0 +1,1 @@
+"""One module per classification method; see :data:`alliancetraj.classify.METHODS`."""

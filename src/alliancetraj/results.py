@@ -1,0 +1,330 @@
+"""The one classification result type shared by every method.
+
+Every model (exact, pymc, growth, rules, pelt) returns a
+:class:`ClassificationResult`, so outcome models, plots, benchmarks and the CLI
+work for every method without special cases.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError
+
+__all__ = ["CHANGEPOINT_COLUMNS", "CLASSES", "ClassificationResult", "empty_changepoints"]
+
+CLASSES: tuple[str, ...] = ("linear", "u_shaped", "v_shaped", "unrepaired_rupture")
+
+#: Columns of :attr:`ClassificationResult.changepoints`, in order. ``*_low``/``*_high``
+#: bound the credible set (or interval) at :attr:`ClassificationResult.credible_level`;
+#: methods without uncertainty repeat the point value. NaN where the dyad's class
+#: has no such quantity (``repair_session`` of an unrepaired rupture, everything for
+#: ``linear``). ``turning_session`` is the minimum of a ``u_shaped`` trajectory.
+CHANGEPOINT_COLUMNS: tuple[str, ...] = (
+    "rupture_session", "rupture_low", "rupture_high",
+    "repair_session", "repair_low", "repair_high",
+    "depth", "depth_low", "depth_high",
+    "turning_session",
+)
+
+
+def empty_changepoints(index: pd.Index) -> pd.DataFrame:
+    """A change-point table of NaN for the given dyads (to be filled by a method)."""
+    return pd.DataFrame(np.nan, index=index, columns=list(CHANGEPOINT_COLUMNS))
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+@dataclass(eq=False)
+class ClassificationResult:
+    """Per-dyad trajectory classes with their uncertainty.
+
+    Build it with :meth:`from_probabilities`; the fields are then consistent by
+    construction (labels are the most probable class, ties to the earlier class in
+    :data:`CLASSES`).
+
+    Attributes
+    ----------
+    labels : pandas.Series
+        Index dyad id, values in :data:`CLASSES` (categorical in that order).
+    probabilities : pandas.DataFrame
+        Index dyad id, columns :data:`CLASSES`, rows sum to 1.
+    changepoints : pandas.DataFrame
+        One row per dyad, columns :data:`CHANGEPOINT_COLUMNS`.
+    method : str
+        The method that made the result.
+    settings : dict
+        The options the method ran with (JSON-serialisable values).
+    log_evidence : pandas.DataFrame or None
+        Per-class log marginal likelihood (Bayesian methods).
+    hyperparameters : dict
+        Fitted or given prior hyperparameters (empty when the method has none).
+    diagnostics : dict
+        Sampler or optimiser diagnostics (R-hat, ESS, divergences, convergence).
+    excluded : list
+        Dyads excluded before fitting (too few sessions), with the reason in
+        ``settings["exclusion_rule"]`` where relevant.
+    exact : bool
+        True where probabilities are exact posterior probabilities (no sampling).
+    credible_level : float
+        Level of the change-point credible sets.
+    extras : dict
+        Method-specific objects (e.g. ArviZ ``InferenceData`` under ``"idata"``).
+    """
+
+    labels: pd.Series
+    probabilities: pd.DataFrame
+    changepoints: pd.DataFrame
+    method: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    log_evidence: pd.DataFrame | None = None
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    excluded: list[Any] = field(default_factory=list)
+    exact: bool = False
+    credible_level: float = 0.9
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    # ----------------------------------------------------------------------- building
+    @classmethod
+    def from_probabilities(
+        cls,
+        probabilities: pd.DataFrame | np.ndarray,
+        *,
+        index: pd.Index | None = None,
+        method: str,
+        changepoints: pd.DataFrame | None = None,
+        **kwargs: Any,
+    ) -> ClassificationResult:
+        """Build a result from class probabilities (rows are normalised to sum 1).
+
+        Parameters
+        ----------
+        probabilities : DataFrame with columns CLASSES, or array (n_dyads, 4)
+        index : Index, optional
+            Dyad ids, required when ``probabilities`` is an array.
+        method : str
+        changepoints : DataFrame, optional
+            Indexed by dyad; missing columns of :data:`CHANGEPOINT_COLUMNS` are NaN.
+        **kwargs
+            Other fields (settings, log_evidence, hyperparameters, ...).
+        """
+        if isinstance(probabilities, pd.DataFrame):
+            missing = [c for c in CLASSES if c not in probabilities.columns]
+            if missing:
+                raise ValueError(f"probabilities lack class column(s) {missing}")
+            index = probabilities.index
+            p = probabilities.loc[:, list(CLASSES)].to_numpy(dtype=float)
+        else:
+            if index is None:
+                raise ValueError("index is required when probabilities is an array")
+            p = np.asarray(probabilities, dtype=float)
+        if p.ndim != 2 or p.shape[1] != len(CLASSES) or p.shape[0] != len(index):
+            raise ValueError(
+                f"probabilities must have shape (n_dyads, {len(CLASSES)}); got {p.shape}"
+            )
+        if not np.all(np.isfinite(p)) or np.any(p < 0):
+            raise ValueError("probabilities must be finite and non-negative")
+        total = p.sum(axis=1, keepdims=True)
+        if np.any(total <= 0):
+            raise ValueError("every dyad needs a positive total probability")
+        p = p / total
+        index = pd.Index(index, name="dyad")
+        probs = pd.DataFrame(p, index=index, columns=pd.Index(CLASSES, name="class"))
+        labels = pd.Series(
+            pd.Categorical.from_codes(np.argmax(p, axis=1), categories=list(CLASSES)),
+            index=index,
+            name="label",
+        )
+        cp = empty_changepoints(index)
+        if changepoints is not None:
+            unknown = [c for c in changepoints.columns if c not in CHANGEPOINT_COLUMNS]
+            if unknown:
+                raise ValueError(f"unknown change-point column(s) {unknown}")
+            cp.loc[:, list(changepoints.columns)] = changepoints.reindex(index).to_numpy(float)
+        return cls(labels=labels, probabilities=probs, changepoints=cp, method=method, **kwargs)
+
+    @classmethod
+    def from_labels(
+        cls, labels: pd.Series, *, method: str, changepoints: pd.DataFrame | None = None,
+        **kwargs: Any,
+    ) -> ClassificationResult:
+        """Build a result from hard labels (one-hot probabilities)."""
+        bad = ~labels.isin(CLASSES)
+        if bad.any():
+            raise ValueError(f"labels outside CLASSES: {sorted(set(labels[bad]))}")
+        codes = pd.Categorical(labels, categories=list(CLASSES)).codes
+        onehot = np.zeros((len(labels), len(CLASSES)))
+        onehot[np.arange(len(labels)), codes] = 1.0
+        return cls.from_probabilities(
+            onehot, index=labels.index, method=method, changepoints=changepoints, **kwargs
+        )
+
+    # ------------------------------------------------------------------------ views
+    @property
+    def dyads(self) -> pd.Index:
+        return self.probabilities.index
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __repr__(self) -> str:
+        counts = self.labels.value_counts().reindex(list(CLASSES), fill_value=0)
+        mix = ", ".join(f"{k}={v}" for k, v in counts.items())
+        return (f"ClassificationResult(method={self.method!r}, n_dyads={len(self)}, "
+                f"exact={self.exact}, {mix})")
+
+    def summary(self) -> pd.DataFrame:
+        """Class counts, proportions and mean probability of the assigned class."""
+        p_assigned = self.probabilities.to_numpy()[
+            np.arange(len(self)), self.labels.cat.codes.to_numpy()
+        ]
+        df = pd.DataFrame({"label": self.labels.to_numpy(), "p": p_assigned})
+        out = df.groupby("label", observed=False)["p"].agg(["size", "mean"])
+        out = out.reindex(list(CLASSES))
+        out.columns = ["n_dyads", "mean_probability"]
+        out["share"] = out["n_dyads"] / max(len(self), 1)
+        out["expected_share"] = self.probabilities.mean(axis=0).reindex(list(CLASSES))
+        out.index.name = "class"
+        return out[["n_dyads", "share", "expected_share", "mean_probability"]]
+
+    def to_frame(self) -> pd.DataFrame:
+        """One tidy row per dyad: label, the four probabilities and the change points."""
+        probs = self.probabilities.add_prefix("p_")
+        probs.columns.name = None
+        out = pd.concat([self.labels.astype(str), probs, self.changepoints], axis=1)
+        return out
+
+    # ---------------------------------------------------------------------- xarray
+    def to_xarray(self):
+        """Return an :class:`xarray.Dataset` with dims ``dyad`` and ``class``.
+
+        Variables: ``probability`` (dyad, class), ``label`` (dyad), the change-point
+        columns (dyad) and, where present, ``log_evidence`` (dyad, class). The attrs
+        record the method, the package version, whether the probabilities are exact,
+        and JSON-encoded settings, hyperparameters and diagnostics. Written with
+        ``ds.to_netcdf(path)`` and read back by :meth:`from_xarray`.
+        """
+        import xarray as xr
+
+        dyad = _netcdf_safe_index(self.dyads)
+        data_vars: dict[str, Any] = {
+            "probability": (("dyad", "class"), self.probabilities.to_numpy(float)),
+            "label": (("dyad",), self.labels.astype(str).to_numpy().astype("U")),
+        }
+        for col in self.changepoints.columns:
+            data_vars[col] = (("dyad",), self.changepoints[col].to_numpy(float))
+        if self.log_evidence is not None:
+            data_vars["log_evidence"] = (
+                ("dyad", "class"),
+                self.log_evidence.reindex(index=self.dyads, columns=list(CLASSES)).to_numpy(float),
+            )
+        attrs = {
+            "method": self.method,
+            "alliancetraj_version": _version(),
+            "exact": int(bool(self.exact)),
+            "credible_level": float(self.credible_level),
+            "settings": _dumps(self.settings),
+            "hyperparameters": _dumps(self.hyperparameters),
+            "diagnostics": _dumps(self.diagnostics),
+            "excluded": _dumps(list(self.excluded)),
+            "dyad_dtype": _dtype_tag(self.dyads),
+        }
+        return xr.Dataset(
+            data_vars,
+            coords={"dyad": dyad, "class": np.array(CLASSES, dtype="U")},
+            attrs=attrs,
+        )
+
+    @classmethod
+    def from_xarray(cls, ds) -> ClassificationResult:
+        """Rebuild a result from :meth:`to_xarray` output (e.g. read from netCDF)."""
+        if "probability" not in ds or "dyad" not in ds.coords:
+            raise DataError("This dataset was not written by ClassificationResult.to_xarray().")
+        index = _restore_index(ds["dyad"].to_numpy(), ds.attrs.get("dyad_dtype", "str"))
+        classes = [str(c) for c in ds["class"].to_numpy()]
+        probs = pd.DataFrame(ds["probability"].to_numpy(), index=index, columns=classes)
+        cps = {c: ds[c].to_numpy() for c in ds.data_vars if c in CHANGEPOINT_COLUMNS}
+        cp = pd.DataFrame(cps, index=index) if cps else None
+        log_ev = None
+        if "log_evidence" in ds:
+            log_ev = pd.DataFrame(ds["log_evidence"].to_numpy(), index=pd.Index(index, name="dyad"),
+                                  columns=list(CLASSES))
+        return cls.from_probabilities(
+            probs,
+            method=str(ds.attrs.get("method", "unknown")),
+            changepoints=cp,
+            settings=json.loads(ds.attrs.get("settings", "{}")),
+            hyperparameters=json.loads(ds.attrs.get("hyperparameters", "{}")),
+            diagnostics=json.loads(ds.attrs.get("diagnostics", "{}")),
+            excluded=json.loads(ds.attrs.get("excluded", "[]")),
+            exact=bool(int(ds.attrs.get("exact", 0))),
+            credible_level=float(ds.attrs.get("credible_level", 0.9)),
+            log_evidence=log_ev,
+        )
+
+    def to_netcdf(self, path) -> None:
+        """Write :meth:`to_xarray` to a netCDF file."""
+        self.to_xarray().to_netcdf(path)
+
+    @classmethod
+    def read_netcdf(cls, path) -> ClassificationResult:
+        """Read a result written by :meth:`to_netcdf`."""
+        import xarray as xr
+
+        with xr.open_dataset(path) as ds:
+            return cls.from_xarray(ds.load())
+
+
+# ------------------------------------------------------------------------------ helpers
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (pd.Series, pd.Index)):
+        return obj.tolist()
+    if isinstance(obj, pd.DataFrame):
+        return obj.to_dict(orient="list")
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    return str(obj)
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, default=_json_default, allow_nan=True)
+
+
+def _dtype_tag(index: pd.Index) -> str:
+    if pd.api.types.is_integer_dtype(index.dtype):
+        return "int"
+    if pd.api.types.is_float_dtype(index.dtype):
+        return "float"
+    return "str"
+
+
+def _netcdf_safe_index(index: pd.Index) -> np.ndarray:
+    tag = _dtype_tag(index)
+    if tag == "int":
+        return index.to_numpy(dtype=np.int64)
+    if tag == "float":
+        return index.to_numpy(dtype=float)
+    return np.array([str(v) for v in index], dtype="U")
+
+
+def _restore_index(values: np.ndarray, tag: str) -> pd.Index:
+    if tag == "int":
+        return pd.Index(values.astype(np.int64), name="dyad")
+    if tag == "float":
+        return pd.Index(values.astype(float), name="dyad")
+    return pd.Index([str(v) for v in values], name="dyad", dtype=object)
