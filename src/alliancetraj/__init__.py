@@ -10,20 +10,34 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from . import datasets, instruments
 from .classify import classify
 from .errors import DataError
 from .io import load_sessions, wide_to_long
+from .mediation import mediation
+from .models.growth import GrowthModel, alliance_symptom_model
+from .outcomes import relate_outcomes
 from .results import CLASSES, ClassificationResult
-from .simulate import Cohort, simulate_cohort
+from .simulate import Cohort, simulate_alliance_symptoms, simulate_cohort, simulate_mediation
+from .sudden import sudden_changes
 
 __all__ = [
     "CLASSES",
     "ClassificationResult",
     "Cohort",
     "DataError",
+    "GrowthModel",
     "__version__",
+    "alliance_symptom_model",
     "classify",
+    "datasets",
+    "instruments",
     "load_sessions",
+    "mediation",
+    "relate_outcomes",
+    "simulate_alliance_symptoms",
     "simulate_cohort",
+    "simulate_mediation",
+    "sudden_changes",
     "wide_to_long",
 ]

@@ -327,4 +327,4 @@ def _restore_index(values: np.ndarray, tag: str) -> pd.Index:
         return pd.Index(values.astype(np.int64), name="dyad")
     if tag == "float":
         return pd.Index(values.astype(float), name="dyad")
-    return pd.Index([str(v) for v in values], name="dyad", dtype=object)
+    return pd.Index([str(v) for v in values], name="dyad")

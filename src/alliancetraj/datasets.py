@@ -1,0 +1,69 @@
+"""Example data sets shipped with alliancetraj.
+
+``sgdata``
+    The example data of the R package suddengains (Wiedemann, Thew, Stott &
+    Ehlers 2020, PLOS ONE 15(3): e0230276): 43 patients, depression (BDI-II,
+    ``bdi_*``) and rumination (RQ, ``rq_*``) at baseline (``s0``), twelve weekly
+    therapy sessions (``s1`` to ``s12``) and two follow-ups (``fu1``, ``fu2``);
+    missing values are NaN. With ``cutoff=7`` suddengains finds 24 sudden gains in
+    15 patients (its vignette); :func:`alliancetraj.sudden_changes` gives the same.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import pandas as pd
+
+__all__ = ["load_sgdata"]
+
+
+def load_sgdata(format: str = "wide", measure: str = "bdi") -> pd.DataFrame:
+    """Load suddengains' example data set ``sgdata``.
+
+    Parameters
+    ----------
+    format : {"wide", "long"}, default "wide"
+        ``"wide"``: the table as suddengains ships it, one row per patient, columns
+        ``id``, ``bdi_s0`` ... ``bdi_s12``, ``bdi_fu1``, ``bdi_fu2``, ``rq_s0`` ...
+        ``rq_fu2``. ``"long"``: sessions 1 to 12 of ``measure`` with columns
+        ``dyad``, ``session``, ``score`` (missing sessions left out; baseline and
+        follow-ups dropped).
+    measure : {"bdi", "rq"}, default "bdi"
+        The measure returned in long format.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A new frame on every call.
+
+    Examples
+    --------
+    >>> from alliancetraj.datasets import load_sgdata
+    >>> wide = load_sgdata()
+    >>> wide.shape
+    (43, 31)
+    >>> long = load_sgdata("long")
+    >>> list(long.columns), int(long["session"].max())
+    (['dyad', 'session', 'score'], 12)
+    """
+    if format not in ("wide", "long"):
+        raise ValueError(
+            f"The 'format' parameter of load_sgdata must be one of ['wide', 'long']. "
+            f"Got {format!r} instead."
+        )
+    if measure not in ("bdi", "rq"):
+        raise ValueError(
+            f"The 'measure' parameter of load_sgdata must be one of ['bdi', 'rq']. "
+            f"Got {measure!r} instead."
+        )
+    source = resources.files("alliancetraj").joinpath("data", "sgdata.csv")
+    with resources.as_file(source) as path:
+        wide = pd.read_csv(path)
+    wide = wide.astype({c: "float64" for c in wide.columns if c != "id"})
+    if format == "wide":
+        return wide
+    from .io import wide_to_long
+
+    columns = {f"{measure}_s{i}": i for i in range(1, 13)}
+    return wide_to_long(wide, dyad="id", columns=columns)
