@@ -168,15 +168,17 @@ def validate_sessions(
         )
     num = pd.to_numeric(raw, errors="coerce").astype("float64")
     bad = num.isna().to_numpy() | ~np.isfinite(num.to_numpy())
-    bad |= ~bad & ((num.to_numpy() < 1) | (np.mod(num.fillna(1).to_numpy(), 1) != 0))
+    with np.errstate(invalid="ignore"):
+        values = num.fillna(1).to_numpy()
+        bad |= ~bad & ((values < 1) | (values > 1e9) | (np.mod(values, 1) != 0))
     if bad.any():
         shown = format_ids(
             [f"(dyad {d!r}, session {s!r})" for d, s in zip(frame["dyad"][bad], raw[bad])]
         )
         raise DataError(
             f"Column {cols['session']!r} (session) must hold positive integers (1, 2, 3, ...); "
-            f"{bad.sum()} value(s) are not: {shown}. Number sessions from 1; a missing session "
-            "is simply left out."
+            f"{bad.sum()} value(s) are not: {shown}. Number sessions from 1 (at most 1e9); a "
+            "missing session is simply left out."
         )
     frame["session"] = num.to_numpy().astype(np.int64)
 
@@ -442,10 +444,21 @@ def wide_to_long(
         id_vars=[dyad], var_name="_col", value_name="score"
     )
     long["session"] = long["_col"].map(dict(ordered)).astype(np.int64)
-    long = long.rename(columns={dyad: "dyad"})[["dyad", "session", "score"]]
-    long["score"] = pd.to_numeric(long["score"], errors="coerce") if long["score"].dtype == object \
-        else long["score"]
-    long = long.loc[long["score"].notna()]
+    long = long.rename(columns={dyad: "dyad"})[["dyad", "session", "score", "_col"]]
+    raw = long["score"]
+    numeric = pd.to_numeric(raw, errors="coerce")
+    bad = (numeric.isna() & raw.notna()).to_numpy()
+    if bad.any():
+        shown = format_ids(
+            [f"(dyad {d!r}, column {c!r}): {v!r}"
+             for d, c, v in zip(long["dyad"][bad], long["_col"][bad], raw[bad])]
+        )
+        raise DataError(
+            f"The session columns hold {bad.sum()} non-numeric value(s): {shown}. Convert them to "
+            "numbers, or to NaN where the session is missing."
+        )
+    long["score"] = numeric.astype("float64")
+    long = long.loc[long["score"].notna(), ["dyad", "session", "score"]]
     try:
         long = long.sort_values(["dyad", "session"], kind="stable")
     except TypeError:

@@ -182,7 +182,9 @@ class ExactHyperparameters:
     def from_dict(cls, values: Mapping[str, Any]) -> ExactHyperparameters:
         """Build from a mapping (e.g. ``result.hyperparameters``); extra keys are ignored."""
         names = {f.name for f in fields(cls)}
-        unknown = [k for k in values if k not in names and not k.startswith("eb_")]
+        # result.hyperparameters also carries how they were obtained: not hyperparameters
+        unknown = [k for k in values
+                   if k not in names and not k.startswith("eb_") and k != "source"]
         if unknown:
             raise ValueError(f"Unknown hyperparameter name(s): {unknown}. Valid names: {sorted(names)}.")
         kwargs = {k: v for k, v in values.items() if k in names}
@@ -584,24 +586,46 @@ def _class_log_evidence(stats: _Stats, ev: _ConfigEvidence,
     return out
 
 
-def _em_class_probs(L: np.ndarray, init=None, *, tol: float = 1e-10, max_iter: int = 2000
-                    ) -> tuple[np.ndarray, float]:
-    """EM for the class proportions given per-dyad class log evidences; returns (pi, loglik)."""
-    pi = np.full(_K, 1.0 / _K) if init is None else np.asarray(init, dtype=float)
+def _em_prepare(L: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row-scaled likelihoods ``exp(L - max)`` (finite) and the row maxima, for :func:`_em_terms`."""
     m = np.max(L, axis=1, keepdims=True)
-    lik = np.exp(L - m)                      # (D, K), finite
+    return np.exp(L - m), m
+
+
+def _em_terms(prepared: tuple[np.ndarray, np.ndarray], pi: np.ndarray) -> tuple[float, np.ndarray]:
+    """One EM step's additive pieces over a set of dyads: (log likelihood, summed responsibilities).
+
+    Both are sums over dyads, so blocks of a cohort combine by addition (the Dask
+    scale-out maps this over partitions and sums).
+    """
+    lik, m = prepared
+    mix = lik @ pi
+    ll = float(np.sum(np.log(mix) + m[:, 0]))
+    return ll, (lik * pi).T @ (1.0 / mix)
+
+
+def _em_iterate(step, n_dyads: int, init=None, *, tol: float = 1e-10, max_iter: int = 2000
+                ) -> tuple[np.ndarray, float]:
+    """EM for the class proportions; ``step(pi)`` returns the summed :func:`_em_terms`."""
+    pi = np.full(_K, 1.0 / _K) if init is None else np.asarray(init, dtype=float)
     prev = -np.inf
     for _ in range(max_iter):
-        mix = lik @ pi
-        ll = float(np.sum(np.log(mix) + m[:, 0]))
-        resp_mean = (lik * pi).T @ (1.0 / mix) / L.shape[0]
+        ll, resp = step(pi)
+        resp_mean = resp / n_dyads
         pi = np.clip(resp_mean, 1e-12, None)
         pi = pi / pi.sum()
         if ll - prev < tol * max(1.0, abs(ll)):
             break
         prev = ll
-    mix = lik @ pi
-    return pi, float(np.sum(np.log(mix) + m[:, 0]))
+    return pi, step(pi)[0]
+
+
+def _em_class_probs(L: np.ndarray, init=None, *, tol: float = 1e-10, max_iter: int = 2000
+                    ) -> tuple[np.ndarray, float]:
+    """EM for the class proportions given per-dyad class log evidences; returns (pi, loglik)."""
+    prepared = _em_prepare(L)
+    return _em_iterate(lambda pi: _em_terms(prepared, pi), L.shape[0], init, tol=tol,
+                       max_iter=max_iter)
 
 
 # ============================================================================ empirical Bayes
@@ -912,10 +936,14 @@ def _panel_chunks(frame: pd.DataFrame, chunk_size: int):
 def _standardisation(frame: pd.DataFrame) -> tuple[float, float]:
     y = frame["score"].to_numpy(dtype=float)
     loc = float(np.mean(y))
-    sd = float(np.std(y))
+    return loc, _guard_sd(loc, float(np.std(y)))
+
+
+def _guard_sd(loc: float, sd: float) -> float:
+    """The standardising SD, or 1.0 for (numerically) constant scores."""
     if not np.isfinite(sd) or sd <= 1e-12 * max(1.0, abs(loc)):
-        sd = 1.0
-    return loc, sd
+        return 1.0
+    return sd
 
 
 def _prepare(chunk: pd.DataFrame, loc: float, sd: float, settings: _Settings) -> _Stats:

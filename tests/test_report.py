@@ -1,0 +1,199 @@
+"""The HTML report is self-contained and holds the figures and tables it promises."""
+
+from __future__ import annotations
+
+import base64
+import io
+from html.parser import HTMLParser
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+
+import alliancetraj as at
+from alliancetraj.report import build_report, confusion_table, example_dyads, write_report
+
+
+class Page(HTMLParser):
+    """Collects images (by id of their figure), tables (as cell text) and references."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: dict[str, bytes] = {}
+        self.tables: dict[str, list[list[str]]] = {}
+        self.refs: list[str] = []
+        self.tags: set[str] = set()
+        self._figure: str | None = None
+        self._table: str | None = None
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.add(tag)
+        for key in ("src", "href"):
+            if key in attrs:
+                self.refs.append(attrs[key])
+        if tag == "figure":
+            self._figure = attrs.get("id")
+        elif tag == "img":
+            head, data = attrs["src"].split(",", 1)
+            assert head == "data:image/png;base64"
+            self.images[self._figure] = base64.b64decode(data)
+        elif tag == "table":
+            self._table = attrs.get("id")
+            self.tables[self._table] = []
+        elif tag == "tr" and self._table:
+            self.tables[self._table].append([])
+        elif tag in ("td", "th") and self._table:
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self.tables[self._table][-1].append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "table":
+            self._table = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def parse(text: str) -> Page:
+    page = Page()
+    page.feed(text)
+    return page
+
+
+def png_shape(data: bytes) -> tuple[int, ...]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return plt.imread(io.BytesIO(data)).shape
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    return at.simulate_cohort(n_dyads=40, seed=5)
+
+
+@pytest.fixture(scope="module")
+def result(cohort):
+    truth = cohort.truth
+    rng = np.random.default_rng(2)
+    codes = pd.Categorical(truth["true_class"], categories=at.CLASSES).codes
+    p = rng.dirichlet(np.ones(4), size=len(truth))
+    p[np.arange(len(truth)), codes] += rng.uniform(0.0, 1.0, size=len(truth))
+    cp = truth[["rupture_session", "repair_session", "depth"]]
+    return at.ClassificationResult.from_probabilities(
+        p, index=truth.index, method="truth+noise", changepoints=cp
+    )
+
+
+@pytest.fixture(scope="module")
+def effects():
+    return pd.DataFrame(
+        {
+            "estimate": [0.31, 0.52, -0.47],
+            "std_error": [0.1, 0.1, 0.1],
+            "ci_low": [0.11, 0.32, -0.67],
+            "ci_high": [0.51, 0.72, -0.27],
+            "p_value": [0.002, 0.0001, 0.0004],
+        },
+        index=pd.Index(["u_shaped", "v_shaped", "unrepaired_rupture"], name="class"),
+    )
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory, cohort, result, effects):
+    path = write_report(
+        tmp_path_factory.mktemp("report") / "sub" / "report.html",
+        result,
+        cohort.sessions,
+        effects=effects,
+        truth=cohort.truth,
+        title="Test <report>",
+        meta={"simulated dyads": 40, "seed": 5},
+        notes=["fallback & note"],
+        files=["classification.csv"],
+    )
+    text = path.read_text(encoding="utf-8")
+    return text, parse(text)
+
+
+def test_report_is_self_contained(page):
+    text, parsed = page
+    assert text.startswith("<!DOCTYPE html>")
+    assert all(ref.startswith("data:image/png;base64,") for ref in parsed.refs)
+    assert not {"script", "link", "iframe"} & parsed.tags
+    assert "Test &lt;report&gt;" in text and "fallback &amp; note" in text
+
+
+def test_report_header_says_what_was_analysed(page, result):
+    text, _ = page
+    for needle in ("simulated dyads", "40", "seed", at.__version__, result.method):
+        assert needle in text
+
+
+def test_report_embeds_every_figure_as_png(page):
+    _, parsed = page
+    expected = {
+        "figure-probabilities",
+        "figure-trajectories",
+        "figure-dyad-0",
+        "figure-dyad-1",
+        "figure-dyad-2",
+        "figure-effects",
+        "figure-confusion",
+    }
+    assert expected <= set(parsed.images)
+    for name, data in parsed.images.items():
+        height, width, _ = png_shape(data)
+        assert height > 100 and width > 100, name
+
+
+def test_report_tables_hold_the_numbers(page, result, effects, cohort):
+    _, parsed = page
+    summary = parsed.tables["summary-table"]
+    rows = {r[0]: r[1:] for r in summary if r and r[0] in at.CLASSES}
+    expected = result.summary()
+    for cls in at.CLASSES:
+        assert int(rows[cls][0]) == expected.loc[cls, "n_dyads"]
+        assert float(rows[cls][1]) == pytest.approx(expected.loc[cls, "share"], abs=5e-4)
+    eff = {r[0]: r[1:] for r in parsed.tables["effects-table"] if r and r[0] in at.CLASSES}
+    assert set(eff) == set(effects.index)
+    assert eff["v_shaped"][0] == "0.520" and eff["v_shaped"][-1] == "<0.001"
+    cm = confusion_table(cohort.truth, result)
+    conf = {r[0]: r[1:] for r in parsed.tables["confusion-table"] if r and r[0] in at.CLASSES}
+    for cls in at.CLASSES:
+        assert [int(v) for v in conf[cls]] == [*cm.loc[cls].tolist(), cm.loc[cls].sum()]
+
+
+def test_confusion_table_counts_truth_against_estimate(cohort, result):
+    cm = confusion_table(cohort.truth, result)
+    assert list(cm.index) == list(at.CLASSES) == list(cm.columns)
+    assert cm.to_numpy().sum() == len(result)
+    direct = pd.crosstab(cohort.truth["true_class"].astype(str), result.labels.astype(str))
+    for t in direct.index:
+        for p in direct.columns:
+            assert cm.loc[t, p] == direct.loc[t, p]
+
+
+def test_example_dyads_show_ruptures_and_the_least_certain(result):
+    chosen = example_dyads(result, n=3)
+    assert len(chosen) == len(set(chosen)) == 3
+    labels = result.labels.astype(str)
+    assert labels[chosen[0]] == "v_shaped" and labels[chosen[1]] == "unrepaired_rupture"
+    rest = result.probabilities.drop(index=chosen[:2])
+    assert chosen[2] == rest.max(axis=1).idxmin()
+
+
+def test_report_without_outcomes_or_truth_says_so(cohort, result):
+    text = build_report(result, cohort.sessions, examples=[result.dyads[0]])
+    parsed = parse(text)
+    assert "No outcome model" in text
+    assert "figure-confusion" not in parsed.images and "figure-effects" not in parsed.images
+    assert {k for k in parsed.images if k.startswith("figure-dyad")} == {"figure-dyad-0"}
