@@ -326,3 +326,21 @@ def test_dyad_posterior_band_contains_the_fit():
     assert (top["rupture_session"], top["repair_session"]) == (6.0, 8.0)
     traj = post["trajectory"]
     assert (traj["low"] <= traj["mean"]).all() and (traj["mean"] <= traj["high"]).all()
+
+
+def test_tabulated_t_cdf_is_accurate_and_gives_the_same_results():
+    tab = ex._LogTCdf()
+    rng = np.random.default_rng(0)
+    z = np.concatenate([rng.uniform(-60, 60, 20000), rng.normal(0, 3, 20000), [1e5, -1e5, 0.0]])
+    for nu in (4.0, 17.3, 45.0, 200.0, 700.0):
+        with np.errstate(divide="ignore"):
+            exact = np.log(special.stdtr(nu, z))
+        ok = np.isfinite(exact)
+        got = tab(z, np.full_like(z, nu))
+        assert np.max(np.abs(got[ok] - exact[ok])) < 1e-9
+    frame = _irregular_cohort(60, seed=12)
+    a = at.classify(frame, hyperparameters=H, t_cdf="direct")
+    b = at.classify(frame, hyperparameters=H, t_cdf="table")
+    np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-9)
+    np.testing.assert_allclose(a.changepoints, b.changepoints, atol=1e-7)
+    assert b.settings["t_cdf"] == "table"
