@@ -133,7 +133,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     from .bench import run_benchmark
 
     run_benchmark(out=Path(args.out), quick=args.quick, methods=args.methods, seed=args.seed,
-                  echo=print)
+                  echo=print, n_dyads=args.n_dyads, n_seeds=args.n_seeds)
     return 0
 
 
@@ -196,8 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("benchmark", help="compare methods on simulated cohorts")
     p.add_argument("--out", default="benchmarks/results", help="output folder")
     p.add_argument("--quick", action="store_true", help="small grid (about a minute)")
-    p.add_argument("--methods", nargs="+", default=None, help="methods to run (default: all)")
+    p.add_argument("--methods", nargs="+", default=None,
+                   help="methods to run (default: all available but pymc)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-dyads", type=int, default=None, help="dyads per simulated cohort")
+    p.add_argument("--n-seeds", type=int, default=None, help="replicate cohorts per cell")
     p.set_defaults(func=_cmd_benchmark)
     return parser
 
