@@ -107,12 +107,19 @@ def run(n_cohorts: int, n_dyads: int, classifier: str, seed: int, binomial: bool
                 for method in METHODS:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore", AllianceTrajWarning)
-                        fit = at.relate_outcomes(
-                            res, cohort.outcomes, outcome=col,
-                            covariates=["baseline_severity"], family=family, method=method,
-                            n_draws=n_draws, seed=rng,
-                        )
-                    for cls, row in fit.effects.iterrows():
+                        try:
+                            fit = at.relate_outcomes(
+                                res, cohort.outcomes, outcome=col,
+                                covariates=["baseline_severity"], family=family, method=method,
+                                n_draws=n_draws, seed=rng,
+                            )
+                            effects_table = fit.effects
+                        except at.DataError:
+                            # e.g. no dyad assigned to the reference class: a failed cohort
+                            effects_table = pd.DataFrame(
+                                np.nan, index=[c for c in effects if c != "linear"],
+                                columns=["estimate", "std_error", "ci_low", "ci_high"])
+                    for cls, row in effects_table.iterrows():
                         rows.append({
                             "scenario": scenario, "family": family, "method": method,
                             "class": cls, "cohort": r, "true": effects[cls],

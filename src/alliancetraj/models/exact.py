@@ -90,7 +90,12 @@ whole cohort by maximising the total marginal likelihood
 :math:`\sum_i \log \sum_k \pi_k\, p(y_i \mid k)`, with :math:`\pi` profiled out by EM
 at every step (L-BFGS-B over the log-variances and means, from moment-based
 starting values, on a deterministic subsample of at most ``eb_max_dyads`` dyads;
-the class proportions are then re-estimated by EM on all dyads). Scores are
+the class proportions are then re-estimated by EM on all dyads). The prior mean
+depth and amplitude are kept at or above one typical residual SD,
+:math:`\sqrt{\beta/\alpha}`: a "rupture" or "U" smaller than the noise cannot be told
+from a flat series, and without this bound short noisy series let the ``u_shaped``
+class absorb the ``linear`` one (the convention of Stiles et al. 2004 that a
+deflection counts from about one SD). Scores are
 standardised internally by the cohort mean and SD; reported hyperparameters and
 log evidences are on the original score scale. Fixed, user-given priors are an
 option (``hyperparameters=``).
@@ -227,9 +232,12 @@ _THETA = (
     ("noise_shape", "log"), ("noise_scale", "logratio"),
     ("level_mean", "id"), ("level_var", "log"),
     ("slope_mean", "id"), ("slope_var", "log"),
-    ("depth_mean", "id"), ("depth_var", "log"),
-    ("amplitude_mean", "id"), ("amplitude_var", "log"),
+    ("depth_mean", "lognoise"), ("depth_var", "log"),
+    ("amplitude_mean", "lognoise"), ("amplitude_var", "log"),
 )
+#: Lower bound of the prior mean depth and amplitude, in typical residual SDs
+#: (sqrt(noise_scale / noise_shape)), during empirical Bayes (``min_effect``).
+MIN_EFFECT = 1.0
 _THETA_BOUNDS = {
     "noise_shape": (math.log(0.3), math.log(200.0)),
     "noise_scale": (math.log(1e-6), math.log(1e2)),
@@ -237,15 +245,22 @@ _THETA_BOUNDS = {
     "level_var": (math.log(1e-2), math.log(1e6)),
     "slope_mean": (-2.0, 2.0),
     "slope_var": (math.log(1e-8), math.log(1e3)),
-    "depth_mean": (-10.0, 10.0),
+    "depth_mean": (math.log(MIN_EFFECT), math.log(50.0)),
     "depth_var": (math.log(1e-3), math.log(1e5)),
-    "amplitude_mean": (-10.0, 10.0),
+    "amplitude_mean": (math.log(MIN_EFFECT), math.log(50.0)),
     "amplitude_var": (math.log(1e-3), math.log(1e5)),
 }
 
 
 def _to_theta(h: ExactHyperparameters) -> np.ndarray:
-    """Unconstrained coordinates; the noise scale enters as log(scale / shape) (less correlated)."""
+    """Optimiser coordinates.
+
+    The noise scale enters as log(scale / shape) (less correlated with the shape);
+    the prior mean depth and amplitude as the log of their ratio to the typical
+    residual SD sqrt(scale / shape), so that their lower bound (``MIN_EFFECT``) is a
+    box constraint. Positive values must be positive here (means included).
+    """
+    typical_sd = math.sqrt(h.noise_scale / h.noise_shape)
     out = []
     for n, t in _THETA:
         v = getattr(h, n)
@@ -253,6 +268,8 @@ def _to_theta(h: ExactHyperparameters) -> np.ndarray:
             out.append(math.log(v))
         elif t == "logratio":
             out.append(math.log(v / h.noise_shape))
+        elif t == "lognoise":
+            out.append(math.log(max(v, 1e-12) / typical_sd))
         else:
             out.append(v)
     return np.array(out)
@@ -261,8 +278,12 @@ def _to_theta(h: ExactHyperparameters) -> np.ndarray:
 def _from_theta(theta: np.ndarray, class_probs) -> ExactHyperparameters:
     kw = {}
     for (n, t), v in zip(_THETA, theta):
-        kw[n] = math.exp(v) if t in ("log", "logratio") else float(v)
+        kw[n] = math.exp(v) if t in ("log", "logratio", "lognoise") else float(v)
     kw["noise_scale"] *= kw["noise_shape"]
+    typical_sd = math.sqrt(kw["noise_scale"] / kw["noise_shape"])
+    for n, t in _THETA:
+        if t == "lognoise":
+            kw[n] *= typical_sd
     return ExactHyperparameters(**kw, class_probs=tuple(class_probs))
 
 
@@ -795,6 +816,13 @@ def eb_partial(stats_list: list[_Stats], theta: np.ndarray, pi: np.ndarray
     ll_shift = sum(_mixture_terms(_class_log_evidence(s, _evidence(s, hj)), pi)[0]
                    for s in stats_list)
     grad[0] = (ll_shift - ll0) / step
+    # chain rule to the optimiser's coordinates: mean = exp(psi) * sqrt(scale / shape) and
+    # sqrt(scale / shape) = exp(theta_1 / 2) (theta_0, the shape, does not enter it)
+    for j, (name, t) in enumerate(_THETA):
+        if t == "lognoise":
+            d_mean = grad[j] * getattr(h0, name)
+            grad[j] = d_mean
+            grad[1] += 0.5 * d_mean
     return ll0, grad, resp_sum
 
 
