@@ -1,0 +1,924 @@
+r"""Hierarchical Bayesian change-point mixture in PyMC (``classify(method="pymc")``).
+
+One PyMC model for the whole cohort. Every dyad follows one of the four per-dyad
+models of the exact engine (:mod:`alliancetraj.models.exact`): a normal-inverse-gamma
+regression on the session number per class in :data:`~alliancetraj.CLASSES`, with
+the class's discrete change points (the u minimum, the rupture and repair sessions)
+uniform over their admissible positions and the amplitude or depth kept positive.
+What the exact engine fixes by empirical Bayes is here a random, population-level
+quantity with its own prior:
+
+* the population distribution of the baseline level, the slope, the drop depth
+  and the curvature (amplitude): their means ``*_mean`` and their spreads
+  ``*_var`` (variances in units of the dyad's residual variance, the conjugate
+  convention);
+* the population distribution of the per-dyad noise, :math:`\sigma^2_i \sim
+  \mathrm{InvGamma}(\alpha, \beta)`, through its scale :math:`\beta`
+  (``noise_scale``); the shape :math:`\alpha` (``noise_shape``) is fixed, by
+  default at a maximum-likelihood estimate from the per-dyad residual sums of
+  squares (see *Design* below);
+* the class proportions, :math:`\pi \sim \mathrm{Dirichlet}(1, 1, 1, 1)`.
+
+Design: what NUTS samples
+-------------------------
+Given the population parameters, each dyad's level, slope, depth/amplitude and
+noise variance are conjugate, so they are integrated out **exactly inside the
+PyTensor graph** (batched 2x2 and 3x3 algebra in closed form; the sign constraint
+contributes Student-t CDF terms), and the discrete class and change points are
+marginalised by log-sum-exp over the admissible configurations and the classes.
+NUTS therefore samples 12 continuous parameters whatever the number of dyads, in a
+well-conditioned space, and the per-dyad quantities are recovered by
+Rao-Blackwellisation: for every posterior draw :math:`\phi^{(s)}` the conditional
+probabilities :math:`P(k \mid y_i, \phi^{(s)})` and
+:math:`P(\tau \mid y_i, k, \phi^{(s)})` are exact, and their average over the draws
+is the posterior (lower Monte Carlo error than averaging sampled indicators).
+The data enter only through per-(dyad, configuration) moments precomputed in numpy
+(:mod:`alliancetraj.models.pymc_design`); dyads with different session patterns
+share one configuration grid with a mask.
+
+The Student-t CDF needs a gradient only in its argument when the degrees of freedom
+:math:`2\alpha + n_i` are fixed, and is then read from a precomputed cubic-Hermite
+table (about 1e-9 accurate); a random :math:`\alpha` would need the derivative of
+the incomplete beta function in its parameters for every configuration, about 100
+times the cost of the rest of the model. That is why the noise shape is fixed.
+
+With every hyperparameter fixed (``hyperparameters=``, e.g. the exact engine's
+``result.hyperparameters``), the collapsed model has nothing left to sample and its
+class probabilities *are* the exact engine's; ``model="explicit"`` then samples
+the per-dyad parameters instead (:mod:`alliancetraj.models.pymc_explicit`), an
+independent Monte Carlo check of the closed form.
+
+Outcome sub-model
+-----------------
+With ``outcomes=`` and ``outcome=`` a recovery outcome is modelled in the same
+model: ``outcome_i ~ Normal(b0 + effect[class_i] + covariates_i @ b, s)``, with
+``linear`` as the reference class and the class marginalised with the trajectory
+likelihood, so that class uncertainty propagates into the effects (and the
+outcome, in turn, informs the class). ``result.extras["outcome_effects"]`` holds
+posterior mean, SD, 95% equal-tailed interval and, as ``p_value``, the two-sided
+posterior tail probability :math:`2\min(P(\text{effect} > 0), P(\text{effect} < 0))`.
+
+Diagnostics
+-----------
+R-hat, bulk and tail ESS (over the sampled population parameters) and the number of
+divergences are stored in ``result.diagnostics``; a
+:class:`~alliancetraj.errors.SamplerWarning` is raised when R-hat > 1.01, an ESS
+< 400 or any divergence. The InferenceData (``result.extras["idata"]``) has dims
+``chain``, ``draw``, ``dyad``, ``class`` and a ``log_likelihood`` group (one
+marginal log-likelihood per dyad) for ArviZ LOO; :func:`compare_loo` compares fits,
+e.g. with and without the rupture classes (``classes=``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, special
+from scipy import stats as sps
+
+from ..errors import DataError, SamplerWarning, format_ids
+from ..results import CLASSES, ClassificationResult
+from . import pymc_design as pdz
+
+__all__ = [
+    "HYPERPARAMETERS",
+    "MIN_SESSIONS",
+    "SAMPLERS",
+    "CohortData",
+    "build_cohort_model",
+    "classify_pymc",
+    "compare_loo",
+    "estimate_noise_shape",
+    "prepare_cohort",
+]
+
+#: Shortest series the model accepts (two sessions before a rupture, one in it, one after).
+MIN_SESSIONS = 4
+SAMPLERS = ("nutpie", "pymc", "numpyro")
+#: Population hyperparameters (the exact engine's names); ``noise_shape`` is always fixed.
+HYPERPARAMETERS = (
+    "noise_shape", "noise_scale", "level_mean", "level_var", "slope_mean", "slope_var",
+    "depth_mean", "depth_var", "amplitude_mean", "amplitude_var", "class_probs",
+)
+_RANDOM = HYPERPARAMETERS[1:]
+_LOG_SCALE = ("noise_scale", "level_var", "slope_var", "depth_var", "amplitude_var")
+_MEANS = ("level_mean", "slope_mean", "depth_mean", "amplitude_mean")
+_K = len(CLASSES)
+#: The score-dependent moments (everything else depends on the session pattern only).
+SCORE_MOMENTS = ("syy", "sy", "sxy", "u_szy", "v_yd", "un_yd")
+
+
+# ============================================================================== cohort data
+@dataclass
+class CohortData:
+    """Everything the model builder needs, as arrays (standardised scores).
+
+    Attributes
+    ----------
+    stats : pymc_design.CohortStats
+    loc, sd : float
+        Score standardisation ``(score - loc) / sd``.
+    noise_shape : float
+    span : float
+        Median observed span ``t_n - t_1`` (sets the scale of the slope priors).
+    noise_var : float
+        Typical within-dyad residual variance (standardised; centres the noise prior).
+    outcome : dict or None
+        ``y`` (D,), ``observed`` (D,) bool, ``X`` (D, p) standardised covariates,
+        ``loc``, ``sd``, ``name``, ``covariates``.
+    """
+
+    stats: pdz.CohortStats
+    loc: float
+    sd: float
+    noise_shape: float
+    span: float
+    noise_var: float
+    outcome: dict[str, Any] | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dyads(self) -> pd.Index:
+        return self.stats.dyads
+
+
+def estimate_noise_shape(stats: pdz.CohortStats) -> tuple[float, float]:
+    """Maximum-likelihood ``(noise_shape, noise_scale)`` from per-dyad residual sums of squares.
+
+    For each dyad the smallest least-squares residual sum of squares ``R`` over all
+    classes and configurations is taken with ``k = n - p`` degrees of freedom; with
+    ``R | s2 ~ s2 chi2_k`` and ``s2 ~ InvGamma(a, b)``, ``R / 2`` is beta-prime
+    distributed and ``(a, b)`` maximise its likelihood. Standardised units.
+    """
+    flat = {"noise_shape": 1.0, "noise_scale": 1e-12, "level_mean": 0.0, "level_var": 1e8,
+            "slope_mean": 0.0, "slope_var": 1e8, "depth_mean": 0.0, "depth_var": 1e8,
+            "amplitude_mean": 0.0, "amplitude_var": 1e8}
+    ev = pdz.config_log_evidence(stats, flat)
+    best = []
+    for key, p in (("linear", 2), ("u_shaped", 2), ("v_shaped", 3), ("unrepaired_rupture", 3)):
+        rss = 2.0 * ev["post_bn"][key]
+        if rss.ndim == 1:
+            rss = rss[:, None]
+            ok = np.ones_like(rss, dtype=bool)
+        else:
+            ok = {"u_shaped": stats.u_ok, "v_shaped": stats.v_ok,
+                  "unrepaired_rupture": stats.un_ok}[key]
+        r = np.where(ok, rss, np.inf).min(1)
+        best.append((r, stats.n - p))
+    R = np.minimum.reduce([b[0] for b in best])
+    k = np.where(R == best[0][0], best[0][1], stats.n - 3).astype(float)
+    keep = np.isfinite(R) & (R > 0) & (k >= 1)
+    R, k = R[keep], k[keep]
+    if len(R) < 3:
+        return 3.0, 3.0 * float(np.median(R / np.maximum(k, 1))) if len(R) else 3.0
+
+    def nll(p):
+        a, b = np.exp(p)
+        return -np.sum(a * np.log(b) + special.gammaln(a + k / 2) - special.gammaln(a)
+                       - special.gammaln(k / 2) + (k / 2 - 1) * np.log(R / 2)
+                       - (a + k / 2) * np.log(b + R / 2))
+
+    s2 = float(np.median(R / k))
+    fit = optimize.minimize(nll, x0=np.log([3.0, 2.0 * s2]), method="L-BFGS-B",
+                            bounds=[(math.log(1.0), math.log(200.0)), (-20, 10)])
+    a, b = np.exp(fit.x)
+    return float(a), float(b)
+
+
+def prepare_cohort(
+    frame: pd.DataFrame,
+    *,
+    max_rupture_length: int = 4,
+    u_margin: float = 1.0,
+    noise_shape: float | None = None,
+    outcomes: pd.DataFrame | None = None,
+    outcome: str | None = None,
+    covariates: Sequence[str] | None = None,
+) -> CohortData:
+    """Standardise the scores and precompute the model's constant inputs."""
+    loc, sd = pdz.standardisation(frame)
+    stats = pdz.cohort_stats(frame, loc=loc, sd=sd, max_rupture_length=max_rupture_length,
+                             u_margin=u_margin)
+    a_hat, b_hat = estimate_noise_shape(stats)
+    if noise_shape is None:
+        noise_shape = a_hat
+    first = frame.groupby("dyad", sort=False)["session"].agg(["min", "max"])
+    span = float(np.median(first["max"] - first["min"]))
+    data = CohortData(stats=stats, loc=loc, sd=sd, noise_shape=float(noise_shape),
+                      span=max(span, 1.0), noise_var=b_hat / max(a_hat - 1.0, 0.5))
+    if outcomes is not None or outcome is not None:
+        data.outcome = _outcome_arrays(stats.dyads, outcomes, outcome, covariates)
+    return data
+
+
+def _outcome_arrays(dyads: pd.Index, outcomes, outcome, covariates) -> dict[str, Any]:
+    if outcomes is None or outcome is None:
+        raise ValueError(
+            "The outcome sub-model needs both 'outcomes' (a DataFrame indexed by dyad) and "
+            "'outcome' (its column name)."
+        )
+    if not isinstance(outcomes, pd.DataFrame):
+        raise DataError(f"'outcomes' must be a pandas DataFrame indexed by dyad; got "
+                        f"{type(outcomes).__name__}.")
+    covariates = list(covariates or [])
+    missing = [c for c in [outcome, *covariates] if c not in outcomes.columns]
+    if missing:
+        raise DataError(
+            f"Column(s) {missing} are not in the outcomes table. Columns present: "
+            f"{format_ids([str(c) for c in outcomes.columns], limit=12)}."
+        )
+    if outcomes.index.has_duplicates:
+        dup = outcomes.index[outcomes.index.duplicated()].unique()
+        raise DataError(f"The outcomes table has duplicated dyad ids: {format_ids(list(dup))}. "
+                        "Keep one row per dyad.")
+    tab = outcomes.reindex(dyads)
+    y = pd.to_numeric(tab[outcome], errors="coerce").to_numpy(float)
+    X = np.column_stack([pd.to_numeric(tab[c], errors="coerce").to_numpy(float)
+                         for c in covariates]) if covariates else np.zeros((len(dyads), 0))
+    observed = np.isfinite(y) & np.all(np.isfinite(X), axis=1)
+    if observed.sum() < 5:
+        raise DataError(
+            f"Only {int(observed.sum())} dyad(s) have a finite {outcome!r} (and covariates); the "
+            "outcome sub-model needs at least 5. Check that the outcomes are indexed by dyad id."
+        )
+    y_loc, y_sd = float(np.mean(y[observed])), float(np.std(y[observed])) or 1.0
+    x_loc = X[observed].mean(0) if X.shape[1] else np.zeros(0)
+    x_sd = X[observed].std(0) if X.shape[1] else np.zeros(0)
+    x_sd = np.where(x_sd > 0, x_sd, 1.0)
+    return {
+        "name": str(outcome), "covariates": covariates, "observed": observed,
+        "y": np.where(observed, (y - y_loc) / y_sd, 0.0),
+        "X": np.where(observed[:, None], (X - x_loc) / x_sd, 0.0),
+        "loc": y_loc, "sd": y_sd, "x_loc": x_loc, "x_sd": x_sd,
+    }
+
+
+# ============================================================================== the model
+def _hyperprior_spec(data: CohortData) -> dict[str, tuple[str, float, float]]:
+    """Hyperpriors on the standardised scale: name -> (kind, location, scale)."""
+    span = data.span
+    return {
+        "level_mean": ("normal", 0.0, 1.5),
+        "slope_mean": ("normal", 0.0, 1.0 / span),
+        "depth_mean": ("normal", 1.0, 1.5),
+        "amplitude_mean": ("normal", 1.0, 1.5),
+        # log of variances in units of the residual variance
+        "level_var": ("lognormal", math.log(3.0), 1.5),
+        "slope_var": ("lognormal", math.log(1.0 / span**2), 2.0),
+        "depth_var": ("lognormal", 0.0, 2.0),
+        "amplitude_var": ("lognormal", 0.0, 2.0),
+        # noise_scale = noise_shape * typical residual variance
+        "noise_scale": ("lognormal", math.log(data.noise_shape * data.noise_var), 1.0),
+    }
+
+
+def build_cohort_model(
+    data: CohortData,
+    *,
+    fixed: Mapping[str, Any] | None = None,
+    classes: Sequence[str] = CLASSES,
+    mutable_scores: bool = False,
+):
+    """Build the collapsed cohort model (a pure function: arrays in, ``pm.Model`` out).
+
+    Parameters
+    ----------
+    data : CohortData
+        From :func:`prepare_cohort`.
+    fixed : mapping, optional
+        Hyperparameters held fixed, on the **standardised** scale (any subset of
+        :data:`HYPERPARAMETERS` except ``noise_shape``, which is ``data.noise_shape``).
+    classes : sequence of str
+        Classes in the mixture (others get probability 0), e.g. without the rupture
+        classes for a LOO comparison.
+    mutable_scores : bool, default False
+        Hold the score-dependent moments (``syy``, ``sy``, ``sxy``, ``u_szy``,
+        ``v_yd``, ``un_yd``) in ``pm.Data`` containers, so that a compiled model can be
+        refitted to another cohort with the same session patterns (e.g. nutpie's
+        ``compiled.with_data(...)`` in a simulation study).
+
+    Returns
+    -------
+    pymc.Model
+        Free variables: the non-fixed hyperparameters (``class_probs`` Dirichlet on the
+        included classes) and, with an outcome, ``outcome_intercept``,
+        ``class_effect`` (dims ``effect``), ``covariate_effect`` and ``outcome_sigma``.
+        Deterministics: ``class_prob`` and ``dyad_loglik``.
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    fixed = dict(fixed or {})
+    stats = data.stats
+    idx = [CLASSES.index(c) for c in classes]
+    coords = {"dyad": np.asarray(stats.dyads), "class": list(CLASSES)}
+    if data.outcome is not None:
+        coords["effect"] = list(CLASSES[1:])
+        coords["covariate"] = list(data.outcome["covariates"])
+    spec = _hyperprior_spec(data)
+    with pm.Model(coords=coords) as model:
+        h: dict[str, Any] = {"noise_shape": data.noise_shape}
+        for name, (kind, mu, s) in spec.items():
+            if name in fixed:
+                h[name] = float(fixed[name])
+            elif kind == "normal":
+                h[name] = pm.Normal(name, mu, s)
+            else:
+                h[name] = pm.LogNormal(name, mu, s)
+        if "class_probs" in fixed:
+            pi = np.asarray(fixed["class_probs"], dtype=float)
+            log_pi = pt.as_tensor(np.log(np.where(pi > 0, pi, 1e-300)))
+        elif len(idx) == _K:
+            pi_rv = pm.Dirichlet("class_probs", a=np.ones(_K), dims="class")
+            log_pi = pt.log(pi_rv)
+        else:
+            sub = pm.Dirichlet("class_probs_included", a=np.ones(len(idx)))
+            full = pt.zeros(_K)
+            full = pt.set_subtensor(full[idx], sub)
+            pm.Deterministic("class_probs", full, dims="class")
+            log_pi = pt.log(pt.maximum(full, 1e-300))
+        mask_cls = np.zeros(_K, dtype=bool)
+        mask_cls[idx] = True
+        log_pi = pt.where(mask_cls, log_pi, pdz.NEG)
+
+        be, _ = pdz.pytensor_backend(stats, data.noise_shape)
+        if mutable_scores:
+            stats = replace(stats, **{k: pm.Data(k, getattr(stats, k)) for k in SCORE_MOMENTS})
+        ev = pdz.config_log_evidence(stats, h, backend=be)
+
+        def lse(a, ok):
+            if a.type.shape[1] == 0 if a.type.shape[1] is not None else False:
+                return pt.full((len(stats.n),), pdz.NEG)
+            out = pt.logsumexp(a, axis=1)
+            return pt.where(ok.any(1), out, pdz.NEG)
+
+        L = pt.stack([ev["linear"], lse(ev["u_shaped"], stats.u_ok),
+                      lse(ev["v_shaped"], stats.v_ok),
+                      lse(ev["unrepaired_rupture"], stats.un_ok)], axis=1)
+        joint = L + log_pi[None, :]
+        if data.outcome is not None:
+            o = data.outcome
+            b0 = pm.Normal("outcome_intercept", 0.0, 2.0)
+            eff = pm.Normal("class_effect", 0.0, 1.0, dims="effect")
+            mu = b0 + pt.concatenate([pt.zeros(1), eff])[None, :]
+            if o["X"].shape[1]:
+                beta = pm.Normal("covariate_effect", 0.0, 1.0, dims="covariate")
+                mu = mu + pt.dot(o["X"], beta)[:, None]
+            s = pm.HalfNormal("outcome_sigma", 1.0)
+            ll_out = -0.5 * ((o["y"][:, None] - mu) / s) ** 2 - pt.log(s) - 0.5 * math.log(
+                2 * math.pi)
+            joint = joint + pt.where(o["observed"][:, None], ll_out, 0.0)
+        dyad_ll = pt.logsumexp(joint, axis=1)
+        pm.Potential("mixture", dyad_ll.sum())
+        pm.Deterministic("class_prob", pt.exp(joint - dyad_ll[:, None]), dims=("dyad", "class"))
+        pm.Deterministic("dyad_loglik", dyad_ll, dims="dyad")
+    return model
+
+
+# ============================================================================== sampling
+def _seed_int(seed) -> int:
+    if isinstance(seed, np.random.Generator):
+        return int(seed.integers(2**31 - 1))
+    if seed is None:
+        return int(np.random.default_rng().integers(2**31 - 1))
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"The 'seed' parameter must be an int, a numpy Generator or None. "
+                        f"Got {seed!r} instead.")
+    return int(seed)
+
+
+def _resolve_sampler(sampler: str | None) -> str:
+    if sampler is None:
+        return "nutpie" if importlib.util.find_spec("nutpie") is not None else "pymc"
+    if sampler not in SAMPLERS:
+        raise ValueError(f"Unknown sampler {sampler!r}. Valid samplers: {list(SAMPLERS)}.")
+    if sampler == "nutpie" and importlib.util.find_spec("nutpie") is None:
+        raise ImportError("sampler='nutpie' needs nutpie: `pip install alliancetraj[fast]` "
+                          "(or `pip install nutpie`), or use sampler='pymc'.")
+    if sampler == "numpyro" and (importlib.util.find_spec("numpyro") is None
+                                 or importlib.util.find_spec("jax") is None):
+        raise ImportError("sampler='numpyro' needs JAX and NumPyro: `pip install numpyro` "
+                          "(which installs jax), or use sampler='nutpie' or 'pymc'.")
+    return sampler
+
+
+def _sample(model, *, sampler: str, draws: int, tune: int, chains: int, seed: int,
+            progress: bool, cores: int | None) -> tuple[Any, dict[str, float]]:
+    """Run the sampler; return (InferenceData, timings)."""
+    import pymc as pm
+
+    timings: dict[str, float] = {}
+    if sampler == "nutpie":
+        import nutpie
+
+        t0 = time.perf_counter()
+        compiled = nutpie.compile_pymc_model(model, backend="numba")
+        timings["compile_seconds"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        kw = {"cores": cores} if cores is not None else {}
+        idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed,
+                              progress_bar=progress, save_warmup=False, **kw)
+        timings["sampling_seconds"] = time.perf_counter() - t0
+        return idata, timings
+    t0 = time.perf_counter()
+    kw = {"nuts_sampler": "numpyro"} if sampler == "numpyro" else {}
+    idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=cores, random_seed=seed,
+                      progressbar=progress, model=model, compute_convergence_checks=False,
+                      **kw)
+    # PyMC compiles inside sample(): reported together with sampling
+    timings["sampling_seconds"] = time.perf_counter() - t0
+    return idata, timings
+
+
+def _diagnostics(idata, var_names: list[str]) -> dict[str, Any]:
+    import arviz as az
+
+    out: dict[str, Any] = {}
+    post = idata.posterior[var_names] if var_names else None
+    n_chains = int(idata.posterior.sizes.get("chain", 1))
+    if post is not None and n_chains >= 2:
+        with warnings.catch_warnings():
+            # ArviZ warns (RuntimeWarning) on constant draws, e.g. mocked sampling
+            warnings.simplefilter("ignore", RuntimeWarning)
+            rhat = az.rhat(post)
+            ess_b = az.ess(post, method="bulk")
+            ess_t = az.ess(post, method="tail")
+
+        def agg(ds, fn):
+            vals = np.concatenate([np.ravel(ds[v].to_numpy()) for v in ds.data_vars])
+            vals = vals[np.isfinite(vals)]
+            return float(fn(vals)) if len(vals) else float("nan")
+
+        out["r_hat_max"] = agg(rhat, np.max)
+        out["ess_bulk_min"] = agg(ess_b, np.min)
+        out["ess_tail_min"] = agg(ess_t, np.min)
+        out["per_variable"] = {
+            v: {"r_hat": float(np.nanmax(rhat[v].to_numpy())),
+                "ess_bulk": float(np.nanmin(ess_b[v].to_numpy())),
+                "ess_tail": float(np.nanmin(ess_t[v].to_numpy()))}
+            for v in var_names
+        }
+    else:
+        out.update(r_hat_max=float("nan"), ess_bulk_min=float("nan"), ess_tail_min=float("nan"))
+    ss = getattr(idata, "sample_stats", None)
+    if ss is not None and "diverging" in ss:
+        out["divergences"] = int(np.asarray(ss["diverging"]).sum())
+    else:
+        out["divergences"] = None
+    return out
+
+
+def _warn_diagnostics(diag: dict[str, Any], *, r_hat_max: float = 1.01, ess_min: float = 400
+                      ) -> None:
+    problems = []
+    if np.isfinite(diag.get("r_hat_max", np.nan)) and diag["r_hat_max"] > r_hat_max:
+        problems.append(f"R-hat {diag['r_hat_max']:.3f} > {r_hat_max}")
+    for key, label in (("ess_bulk_min", "bulk ESS"), ("ess_tail_min", "tail ESS")):
+        if np.isfinite(diag.get(key, np.nan)) and diag[key] < ess_min:
+            problems.append(f"{label} {diag[key]:.0f} < {ess_min}")
+    if diag.get("divergences"):
+        problems.append(f"{diag['divergences']} divergent transition(s)")
+    if problems:
+        warnings.warn(
+            "PyMC change-point mixture: " + "; ".join(problems) + ". Run longer chains "
+            "(draws=, tune=), more chains, or check result.diagnostics['per_variable'].",
+            SamplerWarning,
+            stacklevel=4,
+        )
+
+
+# ====================================================================== post-processing
+def _hyper_draws(idata, data: CohortData, fixed: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Standardised hyperparameters per draw, flattened over (chain, draw)."""
+    post = idata.posterior
+    n = int(post.sizes["chain"] * post.sizes["draw"])
+    out: dict[str, np.ndarray] = {"noise_shape": np.full(n, data.noise_shape)}
+    for name in _RANDOM:
+        if name in fixed:
+            val = np.asarray(fixed[name], dtype=float)
+            out[name] = np.broadcast_to(val, (n, *val.shape)).copy()
+        else:
+            arr = post[name].to_numpy()
+            out[name] = arr.reshape(n, *arr.shape[2:])
+    return out
+
+
+def _to_original(h: Mapping[str, Any], loc: float, sd: float) -> dict[str, Any]:
+    out = dict(h)
+    out["noise_scale"] = h["noise_scale"] * sd**2
+    out["level_mean"] = h["level_mean"] * sd + loc
+    for k in ("slope_mean", "depth_mean", "amplitude_mean"):
+        out[k] = h[k] * sd
+    return out
+
+
+def _to_standard(h: Mapping[str, Any], loc: float, sd: float) -> dict[str, Any]:
+    out = dict(h)
+    if "noise_scale" in h:
+        out["noise_scale"] = h["noise_scale"] / sd**2
+    if "level_mean" in h:
+        out["level_mean"] = (h["level_mean"] - loc) / sd
+    for k in ("slope_mean", "depth_mean", "amplitude_mean"):
+        if k in h:
+            out[k] = h[k] / sd
+    return out
+
+
+def _hpd_set(weights: np.ndarray, values: np.ndarray, level: float) -> tuple[float, float, float]:
+    """Mode and the bounds of the smallest set of values holding ``level`` of the weight."""
+    order = np.argsort(-weights, kind="stable")
+    cum = np.cumsum(weights[order])
+    k = int(np.searchsorted(cum, level * cum[-1] - 1e-12)) + 1
+    chosen = values[order[:k]]
+    return float(values[order[0]]), float(chosen.min()), float(chosen.max())
+
+
+def _changepoints(data: CohortData, hdraws: dict[str, np.ndarray], class_prob_draws: np.ndarray,
+                  probs: np.ndarray, *, n_draws: int, level: float, rng: np.random.Generator
+                  ) -> pd.DataFrame:
+    """Rao-Blackwellised change-point posteriors under each dyad's most probable class.
+
+    ``P(tau | y, k) = E[P(k | y, phi) P(tau | y, k, phi)] / E[P(k | y, phi)]`` over a
+    thinned subset of the draws.
+    """
+    stats = data.stats
+    D = len(stats.n)
+    total = class_prob_draws.shape[0]
+    pick = np.unique(np.linspace(0, total - 1, min(n_draws, total)).round().astype(int))
+    labels = np.argmax(probs, 1)
+    acc = {"u_shaped": np.zeros((D, len(stats.vertex))),
+           "v_shaped": np.zeros((D, len(stats.v_rupture))),
+           "unrepaired_rupture": np.zeros((D, len(stats.un_rupture)))}
+    depth_parts: dict[str, list] = {"v_shaped": [], "unrepaired_rupture": []}
+    for s in pick:
+        h = {k: (v[s] if np.ndim(v) else v) for k, v in hdraws.items()}
+        ev = pdz.config_log_evidence(stats, h)
+        L = pdz.class_log_evidence(ev)
+        for j, key in ((1, "u_shaped"), (2, "v_shaped"), (3, "unrepaired_rupture")):
+            with np.errstate(invalid="ignore", over="ignore"):
+                w = np.exp(ev[key] - L[:, j][:, None])
+            w = np.where(np.isfinite(w), w, 0.0) * class_prob_draws[s, :, j][:, None]
+            acc[key] += w
+            if key in depth_parts:
+                loc, scale = ev["post"][key]
+                depth_parts[key].append((w, loc, scale))
+    cols = {c: np.full(D, np.nan) for c in (
+        "rupture_session", "rupture_low", "rupture_high", "repair_session", "repair_low",
+        "repair_high", "depth", "depth_low", "depth_high", "turning_session")}
+    dof = 2.0 * data.noise_shape + stats.n
+    for i in range(D):
+        k = labels[i]
+        if k == 1:
+            w = acc["u_shaped"][i]
+            if w.sum() > 0:
+                cols["turning_session"][i] = stats.vertex[np.argmax(w)]
+        elif k in (2, 3):
+            key = CLASSES[k]
+            w = acc[key][i]
+            if w.sum() <= 0:
+                continue
+            rup = stats.v_rupture if k == 2 else stats.un_rupture
+            vals = np.unique(rup)
+            marg = np.array([w[rup == r].sum() for r in vals])
+            cols["rupture_session"][i], cols["rupture_low"][i], cols["rupture_high"][i] = \
+                _hpd_set(marg, vals, level)
+            if k == 2:
+                vals = np.unique(stats.v_repair)
+                marg = np.array([w[stats.v_repair == r].sum() for r in vals])
+                cols["repair_session"][i], cols["repair_low"][i], cols["repair_high"][i] = \
+                    _hpd_set(marg, vals, level)
+            # depth: Monte Carlo from the mixture of truncated Student-t posteriors
+            W = np.stack([p[0][i] for p in depth_parts[key]])        # (S, C)
+            loc = np.stack([p[1][i] for p in depth_parts[key]])
+            scale = np.stack([p[2][i] for p in depth_parts[key]])
+            flat = W.ravel() / W.sum()
+            m = 400
+            comp = rng.choice(flat.size, size=m, p=flat)
+            lo_c = sps.t.cdf(-loc.ravel()[comp] / scale.ravel()[comp], dof[i])
+            u = lo_c + (1.0 - lo_c) * rng.random(m)
+            d = loc.ravel()[comp] + scale.ravel()[comp] * sps.t.ppf(np.clip(u, 1e-15, 1 - 1e-15),
+                                                                  dof[i])
+            d = d * data.sd
+            cols["depth"][i] = float(np.mean(d))
+            cols["depth_low"][i], cols["depth_high"][i] = np.quantile(
+                d, [(1 - level) / 2, (1 + level) / 2])
+    return pd.DataFrame(cols, index=stats.dyads)
+
+
+def _outcome_effects(idata, data: CohortData) -> pd.DataFrame:
+    o = data.outcome
+    eff = idata.posterior["class_effect"].to_numpy().reshape(-1, _K - 1) * o["sd"]
+    lo, hi = np.quantile(eff, [0.025, 0.975], axis=0)
+    tail = np.minimum((eff > 0).mean(0), (eff < 0).mean(0))
+    return pd.DataFrame(
+        {"estimate": eff.mean(0), "std_error": eff.std(0, ddof=1), "ci_low": lo, "ci_high": hi,
+         "p_value": np.minimum(1.0, 2.0 * tail)},
+        index=pd.Index(CLASSES[1:], name="class"),
+    )
+
+
+# ================================================================================ public
+def _check_int(name: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(
+            f"The '{name}' parameter of classify(method='pymc') must be an int >= {low}. "
+            f"Got {value!r} instead."
+        )
+    return int(value)
+
+
+def _check_hyper(hyperparameters) -> dict[str, Any]:
+    if hyperparameters is None:
+        return {}
+    if hasattr(hyperparameters, "to_dict"):
+        hyperparameters = hyperparameters.to_dict()
+    if not isinstance(hyperparameters, Mapping):
+        raise ValueError("The 'hyperparameters' parameter must be a mapping (e.g. the exact "
+                         f"engine's result.hyperparameters). Got {type(hyperparameters).__name__}.")
+    out = {}
+    unknown = []
+    for k, v in hyperparameters.items():
+        if k in HYPERPARAMETERS:
+            out[k] = v
+        elif not (str(k).startswith("eb_") or k in ("source", "posterior_sd")):
+            unknown.append(k)
+    if unknown:
+        raise ValueError(f"Unknown hyperparameter name(s): {unknown}. Valid names: "
+                         f"{list(HYPERPARAMETERS)}.")
+    if "class_probs" in out:
+        cp = out["class_probs"]
+        if isinstance(cp, Mapping):
+            cp = [cp[c] for c in CLASSES]
+        cp = np.asarray(cp, dtype=float)
+        if cp.shape != (_K,) or np.any(cp < 0) or cp.sum() <= 0:
+            raise ValueError(f"The 'class_probs' hyperparameter must be {_K} non-negative numbers "
+                             f"in the order {list(CLASSES)}. Got {out['class_probs']!r}.")
+        out["class_probs"] = cp / cp.sum()
+    for k, v in out.items():
+        if k != "class_probs" and not (isinstance(v, (int, float, np.floating, np.integer))
+                                       and np.isfinite(v)):
+            raise ValueError(f"The '{k}' hyperparameter must be a finite number. Got {v!r}.")
+        if (k.endswith("_var") or k.startswith("noise_")) and k != "class_probs" and v <= 0:
+            raise ValueError(f"The '{k}' hyperparameter must be > 0. Got {v!r} instead.")
+    return out
+
+
+def classify_pymc(
+    frame: pd.DataFrame,
+    *,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    sampler: str | None = None,
+    seed: int | np.random.Generator | None = None,
+    progress: bool = True,
+    cores: int | None = None,
+    hyperparameters: Mapping[str, Any] | None = None,
+    model: str = "collapsed",
+    classes: Sequence[str] = CLASSES,
+    outcomes: pd.DataFrame | None = None,
+    outcome: str | None = None,
+    covariates: Sequence[str] | None = None,
+    max_rupture_length: int = 4,
+    u_margin: float = 1.0,
+    credible_level: float = 0.9,
+    changepoint_draws: int = 100,
+) -> ClassificationResult:
+    """Classify trajectories with the hierarchical change-point mixture (NUTS).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Validated canonical session frame (from :func:`alliancetraj.classify`).
+    draws, tune, chains : int, default 1000, 1000, 4
+        Posterior draws and tuning steps per chain, number of chains.
+    sampler : {"nutpie", "pymc", "numpyro"}, optional
+        Default: nutpie when installed, PyMC's own NUTS otherwise.
+    seed : int or numpy Generator, optional
+        The only source of randomness.
+    progress : bool, default True
+        Show the sampler's progress bar.
+    cores : int, optional
+        Parallel chains (sampler default when None).
+    hyperparameters : mapping, optional
+        Population hyperparameters to hold fixed, on the original score scale (the
+        exact engine's names; any subset; e.g. an exact result's
+        ``result.hyperparameters``). ``noise_shape`` fixes the noise shape, which is
+        otherwise estimated (see the module notes). Others are sampled.
+    model : {"collapsed", "explicit"}, default "collapsed"
+        ``collapsed``: per-dyad parameters integrated out exactly (hierarchical).
+        ``explicit``: per-dyad level, slope, depth/amplitude and noise sampled by NUTS
+        with classes and change points marginalised; needs every hyperparameter fixed
+        (an independent Monte Carlo check of the exact engine).
+    classes : sequence of str, default all of :data:`CLASSES`
+        Classes in the mixture; the others get probability 0 (e.g. compare fits with
+        and without the rupture classes by LOO, :func:`compare_loo`).
+    outcomes, outcome, covariates : optional
+        Joint outcome sub-model (module notes): ``outcomes`` indexed by dyad,
+        ``outcome`` its column, ``covariates`` further columns.
+    max_rupture_length, u_margin : as in the exact engine
+    credible_level : float, default 0.9
+        Level of the change-point credible sets and depth intervals.
+    changepoint_draws : int, default 100
+        Posterior draws (thinned evenly) used for the change-point posteriors.
+
+    Returns
+    -------
+    ClassificationResult
+        ``method="pymc"``, ``exact=False``; probabilities are posterior means of
+        ``P(class | data, population parameters)``; ``hyperparameters`` are posterior
+        means on the original scale (``class_probs`` included) with posterior SDs under
+        ``"posterior_sd"``; ``diagnostics`` has R-hat, ESS, divergences and timings;
+        ``extras``: ``"idata"`` (ArviZ InferenceData with dims ``chain``, ``draw``,
+        ``dyad``, ``class``) and, with an outcome, ``"outcome_effects"``.
+
+    Examples
+    --------
+    >>> import alliancetraj as at
+    >>> cohort = at.simulate_cohort(n_dyads=30, seed=2)
+    >>> res = at.classify(cohort.sessions, method="pymc", draws=200, tune=200, chains=2,
+    ...                   seed=1, progress=False)  # doctest: +SKIP
+    >>> res.probabilities.shape  # doctest: +SKIP
+    (30, 4)
+    """
+    draws = _check_int("draws", draws, 1)
+    tune = _check_int("tune", tune, 0)
+    chains = _check_int("chains", chains, 1)
+    max_rupture_length = _check_int("max_rupture_length", max_rupture_length, 1)
+    changepoint_draws = _check_int("changepoint_draws", changepoint_draws, 1)
+    if not 0 < credible_level < 1:
+        raise ValueError("The 'credible_level' parameter of classify(method='pymc') must be in "
+                         f"(0, 1). Got {credible_level!r} instead.")
+    if model not in ("collapsed", "explicit"):
+        raise ValueError(f"Unknown model {model!r}. Valid models: ['collapsed', 'explicit'].")
+    bad = [c for c in classes if c not in CLASSES]
+    if bad or not len(classes):
+        raise ValueError(f"Unknown class name(s) {bad} in 'classes'. Valid names: {list(CLASSES)}.")
+    classes = [c for c in CLASSES if c in classes]
+    sampler = _resolve_sampler(sampler)
+    rng = np.random.default_rng(seed)
+    seed_int = _seed_int(rng)
+    given = _check_hyper(hyperparameters)
+
+    if model == "explicit":
+        from .pymc_explicit import classify_explicit
+
+        return classify_explicit(
+            frame, hyperparameters=given, draws=draws, tune=tune, chains=chains,
+            sampler=sampler, seed=seed_int, progress=progress, cores=cores,
+            max_rupture_length=max_rupture_length, u_margin=u_margin,
+        )
+
+    data = prepare_cohort(frame, max_rupture_length=max_rupture_length, u_margin=u_margin,
+                          noise_shape=given.get("noise_shape"), outcomes=outcomes,
+                          outcome=outcome, covariates=covariates)
+    fixed = _to_standard({k: v for k, v in given.items() if k != "noise_shape"}, data.loc,
+                         data.sd)
+    if len(classes) < _K and "class_probs" in fixed:
+        raise ValueError("Give either fixed 'class_probs' or 'classes', not both.")
+    all_fixed = all(k in fixed for k in _RANDOM) and data.outcome is None
+    pm_model = None if all_fixed else build_cohort_model(data, fixed=fixed, classes=classes)
+    free = [] if all_fixed else [rv.name for rv in pm_model.free_RVs]
+    settings = {
+        "draws": draws, "tune": tune, "chains": chains, "sampler": sampler,
+        "seed": seed if isinstance(seed, (int, np.integer)) else None, "model": model,
+        "classes": list(classes), "max_rupture_length": max_rupture_length,
+        "u_margin": float(u_margin), "noise_shape": data.noise_shape,
+        "noise_shape_source": "fixed" if "noise_shape" in given else "estimated",
+        "fixed_hyperparameters": sorted(given), "changepoint_draws": changepoint_draws,
+        "outcome": None if data.outcome is None else data.outcome["name"],
+        "covariates": [] if data.outcome is None else data.outcome["covariates"],
+    }
+    if not free:
+        return _fixed_result(data, fixed, settings, credible_level, rng)
+
+    idata, timings = _sample(pm_model, sampler=sampler, draws=draws, tune=tune, chains=chains,
+                             seed=seed_int, progress=progress, cores=cores)
+    idata = _tidy_idata(idata, data)
+    sampled = [v for v in free if v in idata.posterior]
+    if "class_probs_included" in sampled:
+        sampled = [v for v in sampled if v != "class_probs_included"] + ["class_probs"]
+    diag = _diagnostics(idata, sampled)
+    diag.update(timings)
+    diag.update(n_dyads=len(data.dyads), sampler=sampler, n_parameters=int(
+        sum(np.prod(idata.posterior[v].shape[2:]) for v in sampled)))
+    _warn_diagnostics(diag)
+
+    cp_draws = idata.posterior["class_prob"].to_numpy()
+    cp_draws = cp_draws.reshape(-1, *cp_draws.shape[2:])
+    probs = cp_draws.mean(0)
+    hdraws = _hyper_draws(idata, data, fixed)
+    hdraws["class_probs"] = idata.posterior["class_probs"].to_numpy().reshape(-1, _K) \
+        if "class_probs" not in fixed else hdraws["class_probs"]
+    changepoints = _changepoints(data, hdraws, cp_draws, probs, n_draws=changepoint_draws,
+                                 level=credible_level, rng=rng)
+    hyper = _posterior_hyper(hdraws, data)
+    extras: dict[str, Any] = {"idata": idata}
+    if data.outcome is not None:
+        extras["outcome_effects"] = _outcome_effects(idata, data)
+    return ClassificationResult.from_probabilities(
+        probs, index=data.dyads, method="pymc", changepoints=changepoints, settings=settings,
+        hyperparameters=hyper, diagnostics=diag, exact=False, credible_level=credible_level,
+        extras=extras,
+    )
+
+
+def _posterior_hyper(hdraws: dict[str, np.ndarray], data: CohortData) -> dict[str, Any]:
+    orig = _to_original(hdraws, data.loc, data.sd)
+    hyper: dict[str, Any] = {}
+    sds: dict[str, Any] = {}
+    for k in HYPERPARAMETERS:
+        v = np.asarray(orig[k], dtype=float)
+        if k == "class_probs":
+            hyper[k] = [float(x) for x in v.mean(0)]
+            sds[k] = [float(x) for x in v.std(0)]
+        else:
+            hyper[k] = float(v.mean())
+            sds[k] = float(v.std())
+    hyper["posterior_sd"] = sds
+    hyper["source"] = "posterior_mean"
+    return hyper
+
+
+def _tidy_idata(idata, data: CohortData):
+    """Add the per-dyad log-likelihood group (for LOO) and score-scale attrs."""
+    from .. import __version__
+
+    if "dyad_loglik" in idata.posterior:
+        ll = idata.posterior["dyad_loglik"] - float(np.log(data.sd)) * xr_dyad_n(idata, data)
+        idata.add_groups(log_likelihood=ll.to_dataset(name="trajectory"))
+    idata.posterior.attrs.update(
+        {"method": "pymc", "alliancetraj_version": __version__, "score_loc": data.loc,
+         "score_sd": data.sd, "noise_shape": data.noise_shape,
+         "note": "hyperparameters in the posterior are on the standardised score scale"})
+    return idata
+
+
+def xr_dyad_n(idata, data: CohortData):
+    """Number of sessions per dyad as an xarray (dim ``dyad``), aligned to the posterior."""
+    import xarray as xr
+
+    return xr.DataArray(data.stats.n, dims=("dyad",),
+                        coords={"dyad": idata.posterior["dyad"].to_numpy()})
+
+
+def _fixed_result(data, fixed, settings, credible_level, rng) -> ClassificationResult:
+    """All hyperparameters fixed, no outcome: the collapsed model is exact, nothing to sample."""
+    h = dict(fixed)
+    h["noise_shape"] = data.noise_shape
+    ev = pdz.config_log_evidence(data.stats, h)
+    L = pdz.class_log_evidence(ev)
+    pi = np.asarray(fixed["class_probs"], dtype=float)
+    with np.errstate(divide="ignore"):
+        joint = L + np.log(pi)[None, :]
+    m = joint.max(1, keepdims=True)
+    probs = np.exp(joint - m)
+    probs /= probs.sum(1, keepdims=True)
+    hd = {k: np.asarray(v, dtype=float)[None, ...] for k, v in h.items()}
+    cps = _changepoints(data, hd, probs[None], probs, n_draws=1, level=credible_level, rng=rng)
+    hyper = _to_original(h, data.loc, data.sd)
+    hyper["class_probs"] = [float(x) for x in pi]
+    hyper["source"] = "fixed"
+    log_ev = pd.DataFrame(L - data.stats.n[:, None] * math.log(data.sd), index=data.dyads,
+                          columns=list(CLASSES))
+    settings = dict(settings, sampled=False)
+    return ClassificationResult.from_probabilities(
+        probs, index=data.dyads, method="pymc", changepoints=cps, settings=settings,
+        hyperparameters=hyper, diagnostics={"sampled": False, "n_dyads": len(data.dyads)},
+        log_evidence=log_ev, exact=True, credible_level=credible_level, extras={},
+    )
+
+
+def compare_loo(results: Mapping[str, ClassificationResult]) -> pd.DataFrame:
+    """Compare PyMC fits by ArviZ PSIS-LOO over dyads (``arviz.compare``).
+
+    Parameters
+    ----------
+    results : mapping name -> ClassificationResult
+        Results of ``classify(method="pymc")`` on the **same** dyads, e.g. with all
+        classes and with ``classes=("linear", "u_shaped")``.
+
+    Returns
+    -------
+    DataFrame
+        ArviZ's comparison table (``elpd_loo``, ``p_loo``, ``elpd_diff``, ``weight``,
+        ...), best model first.
+    """
+    import arviz as az
+
+    idatas = {}
+    for name, res in results.items():
+        idata = res.extras.get("idata")
+        if idata is None or "log_likelihood" not in idata:
+            raise ValueError(f"Result {name!r} has no InferenceData with a log_likelihood group; "
+                             "fit it with classify(method='pymc') (sampled).")
+        idatas[name] = idata
+    return az.compare(idatas, ic="loo")
