@@ -1,0 +1,271 @@
+"""Scale-out of the exact engine on Dask: equality with the in-memory engine.
+
+One 2-worker LocalCluster (threads, so the suite stays light on a 2-core machine)
+serves the module; cohorts are small.
+"""
+
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import alliancetraj as at
+from alliancetraj.errors import ExcludedDyadsWarning
+from alliancetraj.results import CHANGEPOINT_COLUMNS
+
+dd = pytest.importorskip("dask.dataframe")
+distributed = pytest.importorskip("distributed")
+
+pytestmark = pytest.mark.filterwarnings(
+    # dask 2026.8's Parquet reader (dask/dataframe/io/parquet/arrow.py, read_partition) calls
+    # df.reset_index(..., inplace=True) and df.set_index(..., inplace=True), deprecated in
+    # pandas 3.1; the calls are inside dask's tasks, not ours, so they cannot be fixed here
+    # (worker threads share the warning filters).
+    "ignore:The inplace keyword in DataFrame.reset_index is deprecated"
+    ":pandas.errors.Pandas4Warning",
+    "ignore:The inplace keyword in DataFrame.set_index is deprecated:pandas.errors.Pandas4Warning",
+)
+
+FIXED = {
+    "noise_shape": 4.0,
+    "noise_scale": 0.2,
+    "level_mean": 3.6,
+    "level_var": 4.0,
+    "slope_mean": 0.02,
+    "slope_var": 0.005,
+    "depth_mean": 0.8,
+    "depth_var": 1.0,
+    "amplitude_mean": 0.8,
+    "amplitude_var": 1.0,
+    "class_probs": [0.4, 0.2, 0.2, 0.2],
+}
+
+
+@pytest.fixture(scope="module")
+def sessions():
+    s = at.simulate_cohort(240, seed=11, n_sessions=(6, 14)).sessions
+    short = pd.DataFrame({"dyad": ["zz_short"] * 3, "session": [1, 2, 3], "score": [3.0, 3.5, 3.2]})
+    return pd.concat([s, short], ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def client():
+    with warnings.catch_warnings():
+        # LocalCluster start-up may warn that the default port is taken by another
+        # engineer's cluster on this shared machine; dashboard_address=None avoids the
+        # dashboard port, and the scheduler listens on inproc (threads), so nothing to fix.
+        warnings.simplefilter("ignore", UserWarning)
+        cluster = distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        )
+    c = distributed.Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
+def _in_memory(sessions, **options):
+    with pytest.warns(ExcludedDyadsWarning, match=r"Excluded 1 of 241 dyad"):
+        return at.classify(sessions, method="exact", progress=False, **options)
+
+
+def _dask(source, **options):
+    with pytest.warns(ExcludedDyadsWarning, match=r"Excluded 1 of 241 dyad"):
+        res = at.classify(source, method="exact", **options)
+    return res
+
+
+def _assert_same(res, ref, atol):
+    assert list(res.dyads) == list(ref.dyads)
+    np.testing.assert_allclose(
+        res.probabilities.to_numpy(), ref.probabilities.to_numpy(), rtol=0, atol=atol
+    )
+    assert (res.labels == ref.labels).all()
+    cp, cp_ref = res.changepoints.to_numpy(), ref.changepoints.to_numpy()
+    np.testing.assert_array_equal(np.isnan(cp), np.isnan(cp_ref))
+    np.testing.assert_allclose(cp, cp_ref, rtol=0, atol=atol * 10)
+    np.testing.assert_allclose(res.log_evidence.to_numpy(), ref.log_evidence.to_numpy(), rtol=atol)
+    assert res.excluded == ref.excluded and "zz_short" in res.excluded
+    assert res.exact and res.method == "exact"
+    assert res.settings == ref.settings
+
+
+def _write_dataset(sessions, path, n_files=3):
+    """A partitioned Parquet dataset: whole dyads per file, files in dyad order."""
+    dyads = pd.unique(sessions["dyad"])
+    path.mkdir()
+    for k, ids in enumerate(np.array_split(dyads, n_files)):
+        sessions[sessions["dyad"].isin(ids)].to_parquet(path / f"part-{k}.parquet", index=False)
+    return path
+
+
+def test_importing_scale_does_not_import_dask():
+    code = "import sys, alliancetraj.scale; print('dask' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_missing_dask_says_how_to_install(monkeypatch, sessions):
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    from alliancetraj.scale import classify_dask
+
+    with pytest.raises(ImportError, match=r"pip install alliancetraj\[dask\]"):
+        classify_dask(sessions)
+
+
+def test_embedded_local_cluster_when_no_client_is_running(sessions):
+    try:
+        distributed.default_client()
+        pytest.skip("a client is already running in this process")
+    except ValueError:
+        pass
+    ref = _in_memory(sessions, hyperparameters=FIXED, fit_class_probs=False)
+    with _dask(
+        dd.from_pandas(sessions, npartitions=2, sort=False),
+        hyperparameters=FIXED,
+        fit_class_probs=False,
+        workers=2,
+        processes=False,  # threads: the light variant of the default process workers
+    ) as res:
+        assert res.diagnostics["dask"]["n_workers"] == 2
+        _assert_same(res.compute(), ref, atol=1e-10)
+    with pytest.raises(ValueError):  # closed with the result
+        distributed.default_client()
+
+
+@pytest.mark.parametrize("t_cdf", ["auto", "table"])
+def test_fixed_hyperparameters_equal_in_memory_engine(client, sessions, t_cdf):
+    ref = _in_memory(sessions, hyperparameters=FIXED, fit_class_probs=False, t_cdf=t_cdf)
+    ddf = dd.from_pandas(sessions, npartitions=3, sort=False)  # cuts dyads at row boundaries
+    res = _dask(ddf, hyperparameters=FIXED, fit_class_probs=False, t_cdf=t_cdf)
+    assert res.diagnostics["dask"]["repartitioned_by_dyad"]
+    assert res.n_dyads == len(ref)
+    assert res.probabilities.npartitions == res.table.npartitions >= 2
+    out = res.compute()
+    _assert_same(out, ref, atol=1e-10)
+    assert out.hyperparameters == ref.hyperparameters
+    assert out.diagnostics["log_marginal_likelihood"] == pytest.approx(
+        ref.diagnostics["log_marginal_likelihood"], rel=1e-12
+    )
+    assert out.diagnostics["standardisation"]["sd"] == pytest.approx(
+        ref.diagnostics["standardisation"]["sd"], rel=1e-13
+    )
+
+
+def test_class_proportions_by_distributed_em(client, sessions):
+    ref = _in_memory(sessions, hyperparameters=FIXED)
+    res = _dask(
+        dd.from_pandas(sessions.sample(frac=1.0, random_state=1), npartitions=4, sort=False),
+        hyperparameters=FIXED,
+    ).compute()
+    np.testing.assert_allclose(
+        res.hyperparameters["class_probs"], ref.hyperparameters["class_probs"], rtol=0, atol=1e-9
+    )
+    _assert_same(res, ref, atol=1e-8)
+
+
+def test_empirical_bayes_matches_in_memory_engine(client, sessions, tmp_path):
+    # The EB objective is summed per partition (float summation order differs) and L-BFGS
+    # stops at its tolerance (ftol 1e-7, gtol 1e-3) on a flat optimum, so the fitted
+    # hyperparameters agree to that tolerance, not to machine precision. Given the same
+    # hyperparameters the engines agree to 1e-10 (the test above).
+    ref = _in_memory(sessions, eb_max_dyads=80)
+    res = _dask(_write_dataset(sessions, tmp_path / "cohort"), eb_max_dyads=80)
+    assert not res.diagnostics["dask"]["repartitioned_by_dyad"]
+    out = res.compute()
+    h, h_ref = out.hyperparameters, ref.hyperparameters
+    assert h["eb_n_dyads"] == h_ref["eb_n_dyads"] == 80
+    assert h["eb_converged"] and h["source"] == "empirical_bayes"
+    assert h["eb_loglik_subsample"] == pytest.approx(h_ref["eb_loglik_subsample"], rel=1e-4)
+    for name in ("level_mean", "slope_mean", "depth_mean", "noise_scale", "noise_shape"):
+        assert h[name] == pytest.approx(h_ref[name], rel=0.05), name
+    diff = np.abs(out.probabilities.to_numpy() - ref.probabilities.to_numpy())
+    assert diff.max() < 0.03 and diff.mean() < 5e-3
+    assert (out.labels == ref.labels).mean() >= 0.98
+
+
+def test_distributed_eb_objective_is_the_in_memory_objective(client, sessions):
+    """Same subsample, same objective and gradient: only the summation order differs."""
+    import math
+
+    from alliancetraj import scale
+    from alliancetraj.models import exact
+
+    frame = at.load_sessions(sessions.loc[sessions["dyad"] != "zz_short"], min_sessions=4)
+    loc, sd = exact._standardisation(frame)
+    settings = exact._Settings()
+    dyads = pd.unique(frame["dyad"])
+    step = math.ceil(len(dyads) / 50)
+    sub = frame.loc[frame["dyad"].isin(dyads[::step])]
+    stats = [exact._prepare(c, loc, sd, settings) for _, c in exact._panel_chunks(sub, 1024)]
+
+    ddf = dd.from_pandas(frame, npartitions=3, sort=False).set_index("dyad").reset_index()
+    futures, infos = scale._validated(dd, client, ddf, "dyad", "session", "score", None, False)
+    order = scale._ordered(infos)
+    futs = [futures[i["index"]] for i in order]
+    evaluate, start, n_sub = scale._eb_objective(
+        client, futs, order, len(dyads), 50, loc, sd, settings
+    )
+    assert n_sub == len(dyads[::step])
+    h0 = exact._moment_start(stats)
+    np.testing.assert_allclose(exact._to_theta(start), exact._to_theta(h0), rtol=1e-12)
+    for shift in (0.0, 0.3):
+        theta = exact._to_theta(h0) + shift
+        pi = np.array([0.4, 0.3, 0.2, 0.1])
+        got, want = evaluate(theta, pi), exact.eb_partial(stats, theta, pi)
+        assert got[0] == pytest.approx(want[0], rel=1e-12)
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(got[2], want[2], rtol=1e-12)
+
+
+def test_directory_in_parquet_out_and_cli(client, sessions, tmp_path):
+    from alliancetraj.cli import main
+    from alliancetraj.scale import DaskClassificationResult
+
+    src = _write_dataset(sessions, tmp_path / "cohort")
+    ref = _in_memory(sessions, hyperparameters=FIXED, fit_class_probs=False)
+    res = _dask(str(src), hyperparameters=FIXED, fit_class_probs=False, out=tmp_path / "res")
+    assert res.path == str(tmp_path / "res")
+    _assert_same(res.compute(), ref, atol=1e-10)
+    again = DaskClassificationResult.read_parquet(tmp_path / "res").compute()
+    _assert_same(again, ref, atol=1e-10)
+    assert set(again.changepoints.columns) == set(CHANGEPOINT_COLUMNS)
+
+    # the command line (empirical Bayes: a smaller cohort), connecting to the cluster by address
+    small = _write_dataset(
+        at.simulate_cohort(40, seed=2, n_sessions=8).sessions, tmp_path / "small", n_files=2
+    )
+    status = main(
+        [
+            "classify",
+            str(small),
+            "--out",
+            str(tmp_path / "cli"),
+            "--scheduler",
+            client.scheduler.address,
+        ]
+    )
+    assert status == 0
+    table = pd.read_parquet(tmp_path / "cli")
+    assert len(table) == 40 and "p_linear" in table.columns
+    assert (tmp_path / "cli" / "_alliancetraj.json").is_file()
+
+
+def test_bad_data_raise_data_error(client, sessions, tmp_path):
+    bad = sessions.copy()
+    bad.loc[7, "score"] = np.nan
+    with pytest.raises(at.DataError, match="dropna"):
+        at.classify(dd.from_pandas(bad, npartitions=2, sort=False), hyperparameters=FIXED)
+    with pytest.raises(at.DataError, match=r"'alliance' .*not in the data"):
+        at.classify(dd.from_pandas(sessions, npartitions=2), score="alliance")
+    with pytest.raises(ValueError, match="Valid names"):
+        at.classify(dd.from_pandas(sessions, npartitions=2), n_chains=4)
+    with pytest.raises(ValueError, match="method='exact' only"):
+        at.classify(dd.from_pandas(sessions, npartitions=2), method="rules")
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("mine")
+    with pytest.raises(at.DataError, match="non-empty directory"):
+        at.classify(dd.from_pandas(sessions, npartitions=2), out=tmp_path / "taken")
