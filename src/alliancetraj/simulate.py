@@ -77,15 +77,16 @@ def _rng(seed: int | np.random.Generator | None) -> np.random.Generator:
 
 
 def _check_range(name: str, value, *, low: float, integer: bool = False,
-                 high: float | None = None) -> tuple[float, float]:
-    """Accept a number or a (min, max) pair; return (min, max)."""
+                 high: float | None = None, func: str = "simulate_cohort"
+                 ) -> tuple[float, float]:
+    """Accept a number or a (min, max) pair; return (min, max). ``func`` names the caller."""
     if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
         pair = (value, value)
     elif isinstance(value, Sequence) and len(value) == 2:
         pair = tuple(value)
     else:
         raise ValueError(
-            f"The '{name}' parameter of simulate_cohort must be a number or a (min, max) pair. "
+            f"The '{name}' parameter of {func} must be a number or a (min, max) pair. "
             f"Got {value!r} instead."
         )
     kind = "an int" if integer else "a number"
@@ -94,12 +95,12 @@ def _check_range(name: str, value, *, low: float, integer: bool = False,
                 (integer and float(v) != int(v)) or v < low or (high is not None and v > high):
             bound = f">= {low:g}" + (f" and <= {high:g}" if high is not None else "")
             raise ValueError(
-                f"The '{name}' parameter of simulate_cohort must be {kind} {bound} (or a pair of "
+                f"The '{name}' parameter of {func} must be {kind} {bound} (or a pair of "
                 f"them). Got {value!r} instead."
             )
     if pair[0] > pair[1]:
         raise ValueError(
-            f"The '{name}' parameter of simulate_cohort must have min <= max. Got {value!r}."
+            f"The '{name}' parameter of {func} must have min <= max. Got {value!r}."
         )
     return pair  # type: ignore[return-value]
 
@@ -466,7 +467,8 @@ def simulate_mediation(
             f"The 'n_dyads' parameter of simulate_mediation must be an int >= 1. Got "
             f"{n_dyads!r} instead."
         )
-    n_lo, n_hi = (int(v) for v in _check_range("n_sessions", n_sessions, low=2, integer=True))
+    n_lo, n_hi = (int(v) for v in _check_range("n_sessions", n_sessions, low=2, integer=True,
+                                                func="simulate_mediation"))
     for name, val in (("level_sd", level_sd), ("slope_sd", slope_sd), ("noise", noise),
                       ("outcome_sd", outcome_sd)):
         if not np.isfinite(val) or val < 0:

@@ -153,16 +153,6 @@ def _posterior_function():
     return getattr(exact, "dyad_posterior", None)
 
 
-def _prior_hyperparameters(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The prior hyperparameters of an exact result, without its fit diagnostics."""
-    from dataclasses import fields
-
-    from ..models import exact
-
-    names = {f.name for f in fields(exact.ExactHyperparameters)}
-    return {k: v for k, v in values.items() if k in names}
-
-
 # --------------------------------------------------------------------- least squares
 def _design(t: np.ndarray, cls: str, cp: pd.Series) -> np.ndarray:
     cols = [np.ones_like(t), t - t.min()]
@@ -248,7 +238,7 @@ def dyad_fit(
             settings = result.settings
             posterior = func(
                 obs[["dyad", "session", "score"]].reset_index(drop=True),
-                _prior_hyperparameters(result.hyperparameters),
+                result.hyperparameters,
                 cls,
                 level=level,
                 max_rupture_length=settings.get("max_rupture_length", 4),
