@@ -757,13 +757,13 @@ def _step_sizes(theta: np.ndarray, step: float = 1e-6) -> np.ndarray:
 
 
 def _mixture_terms(L: np.ndarray, pi: np.ndarray) -> tuple[float, np.ndarray]:
-    """Sum over dyads of log sum_k pi_k exp(L_dk), and the summed responsibilities."""
+    """Sum over dyads of log sum_k pi_k exp(L_dk), and the (D, K) class responsibilities."""
     m = L.max(axis=1)
     lik = np.exp(L - m[:, None]) * pi
     tot = lik.sum(axis=1)
     with np.errstate(divide="ignore"):
         ll = float(np.sum(m + np.log(tot)))
-    return ll, (lik / tot[:, None]).sum(axis=0)
+    return ll, lik / tot[:, None]
 
 
 def _class_grad(stats: _Stats, ev: _ConfigEvidence, L: np.ndarray) -> np.ndarray:
@@ -799,14 +799,11 @@ def eb_partial(stats_list: list[_Stats], theta: np.ndarray, pi: np.ndarray
     for s in stats_list:
         ev = _evidence(s, h0, grad=True)
         L = _class_log_evidence(s, ev)
-        ll, resp = _mixture_terms(L, pi)
-        m = L.max(axis=1)
-        lik = np.exp(L - m[:, None]) * pi
-        r = lik / lik.sum(axis=1, keepdims=True)
+        ll, r = _mixture_terms(L, pi)
         G = _class_grad(s, ev, L)
         grad += np.einsum("dk,dkj->j", r, np.where(r[:, :, None] > 0, G, 0.0))
         ll0 += ll
-        resp_sum += resp
+        resp_sum += r.sum(axis=0)
         Ls.append(L)
     # noise shape: forward difference (d/d dof of the Student-t cdf has no closed form)
     step = _step_sizes(theta)[0]
@@ -1320,17 +1317,8 @@ def _admissible(t: np.ndarray, settings: _Settings) -> dict[str, list]:
 
 
 def _design(t: np.ndarray, cls: str, config) -> np.ndarray:
-    x = t - 1.0
-    one = np.ones_like(x)
-    if cls == "linear":
-        return np.column_stack([one, x])
-    if cls == "u_shaped":
-        h = max(config - t[0], t[-1] - config)
-        return np.column_stack([one, ((t - config) / h) ** 2])
-    if cls == "v_shaped":
-        r, e = config
-        return np.column_stack([one, x, -((t >= r) & (t < e)).astype(float)])
-    return np.column_stack([one, x, -(t >= config).astype(float)])
+    """Design of one configuration at the dyad's observed sessions."""
+    return _design_on(t, t, cls, config)
 
 
 def _prior(h: ExactHyperparameters, cls: str) -> tuple[np.ndarray, np.ndarray]:
@@ -1508,7 +1496,8 @@ def dyad_posterior(
 
 
 def _design_on(grid: np.ndarray, t: np.ndarray, cls: str, config) -> np.ndarray:
-    """Design evaluated on a fine grid, with the dyad's own first/last sessions for h."""
+    """Design evaluated at ``grid`` (e.g. a fine grid for plots); the U's scale ``h`` comes
+    from the dyad's own first and last observed sessions ``t``."""
     x = grid - 1.0
     one = np.ones_like(x)
     if cls == "linear":
