@@ -202,3 +202,91 @@ def test_draws_reproducible_with_seed(small_cohort):
     b = at.relate_outcomes(res, small_cohort.outcomes, seed=3, **kw)
     pd.testing.assert_frame_equal(a.effects, b.effects)
     assert a.omnibus["test"] == "F"
+
+
+# --------------------------------------------------------------------- ML three-step
+@pytest.mark.parametrize("family, column, effects", [
+    ("gaussian", "recovery", DEFAULT_OUTCOME_EFFECTS),
+    ("binomial", "reliable_improvement", DEFAULT_BINARY_EFFECTS),
+])
+def test_ml_recovers_effects(big_cohort, noisy_result, family, column, effects):
+    fit = at.relate_outcomes(noisy_result, big_cohort.outcomes, outcome=column,
+                             covariates=["baseline_severity"], family=family, method="ml")
+    assert fit.method == "ml" and not fit.naive
+    eff = fit.effects
+    assert list(eff.index) == NON_REF and eff["std_error"].gt(0).all()
+    z = (eff["estimate"] - _truth(effects, eff.index)) / eff["std_error"]
+    assert np.all(np.abs(z) < 3.5), z
+    assert np.allclose(fit.error_matrix.sum(axis=1), 1.0)
+    assert fit.omnibus["p_value"] < 1e-3
+    # ML and BCH estimate the same quantities from the same error matrix
+    bch = at.relate_outcomes(noisy_result, big_cohort.outcomes, outcome=column,
+                             covariates=["baseline_severity"], family=family)
+    gap = np.abs(eff["estimate"] - bch.effects["estimate"])
+    assert np.all(gap < 2 * bch.effects["std_error"]), gap
+
+
+def test_ml_with_perfect_classification_is_the_class_regression(big_cohort):
+    res = at.ClassificationResult.from_labels(big_cohort.truth["true_class"].astype(str),
+                                              method="truth")
+    kwargs = dict(outcome="recovery", covariates=["baseline_severity"])
+    modal = at.relate_outcomes(res, big_cohort.outcomes, method="modal", **kwargs)
+    with pytest.warns(AllianceTrajWarning, match="hard labels"):
+        ml = at.relate_outcomes(res, big_cohort.outcomes, method="ml", **kwargs)
+    np.testing.assert_allclose(ml.effects["estimate"], modal.effects["estimate"], atol=1e-5)
+    np.testing.assert_allclose(ml.effects["std_error"], modal.effects["std_error"], rtol=0.1)
+
+
+def test_ml_class_depending_on_covariate(big_cohort, noisy_result):
+    # class membership depends on the covariate (u_shaped dyads are more severe); the ML
+    # estimator models the class proportions given the covariate, so it stays unbiased
+    rng = np.random.default_rng(11)
+    codes = big_cohort.truth["true_class"].cat.codes.to_numpy()
+    severity = rng.standard_normal(len(codes)) + 1.0 * (codes == 1) - 0.7 * (codes == 3)
+    effects = _truth(DEFAULT_OUTCOME_EFFECTS, at.CLASSES)
+    outcomes = pd.DataFrame({
+        "baseline_severity": severity,
+        "recovery": effects[codes] - 0.4 * severity + rng.standard_normal(len(codes)),
+    }, index=big_cohort.truth.index)
+    fit = at.relate_outcomes(noisy_result, outcomes, outcome="recovery",
+                             covariates=["baseline_severity"], method="ml")
+    z = (fit.effects["estimate"] - effects[1:]) / fit.effects["std_error"]
+    assert np.all(np.abs(z) < 3.5), z
+    sev = fit.coefficients.loc["baseline_severity"]
+    assert abs(sev["estimate"] + 0.4) < 3.5 * sev["std_error"]
+
+
+def test_ml_with_given_error_matrix(big_cohort):
+    rng = np.random.default_rng(5)
+    D = np.array([[0.80, 0.10, 0.05, 0.05],
+                  [0.15, 0.75, 0.05, 0.05],
+                  [0.10, 0.05, 0.80, 0.05],
+                  [0.10, 0.05, 0.05, 0.80]])
+    codes = big_cohort.truth["true_class"].cat.codes.to_numpy()
+    assigned = np.array([rng.choice(4, p=D[c]) for c in codes])
+    labels = pd.Series(np.array(at.CLASSES)[assigned], index=big_cohort.truth.index)
+    res = at.ClassificationResult.from_labels(labels, method="rules")
+    fit = at.relate_outcomes(res, big_cohort.outcomes, outcome="reliable_improvement",
+                             covariates=["baseline_severity"], family="binomial",
+                             method="ml", error_matrix=D)
+    z = (fit.effects["estimate"] - _truth(DEFAULT_BINARY_EFFECTS, NON_REF)) / \
+        fit.effects["std_error"]
+    assert np.all(np.abs(z) < 3.5), z
+    assert fit.settings["error_matrix_source"] == "given"
+    with pytest.raises(ValueError, match="error_matrix is used by"):
+        at.relate_outcomes(res, big_cohort.outcomes, outcome="recovery", method="modal",
+                           error_matrix=D)
+
+
+def test_ml_without_finite_maximum_gives_nan_and_a_note(big_cohort):
+    # no u_shaped dyad ever improves: the class's log-odds diverge to -inf
+    res = at.ClassificationResult.from_labels(big_cohort.truth["true_class"].astype(str),
+                                              method="truth")
+    outcomes = big_cohort.outcomes.assign(
+        reliable_improvement=(big_cohort.truth["true_class"] != "u_shaped").astype(int))
+    with pytest.warns(AllianceTrajWarning) as record:  # hard labels, then the failure
+        fit = at.relate_outcomes(res, outcomes, outcome="reliable_improvement",
+                                 family="binomial", method="ml")
+    assert any("ML three-step fit failed" in str(w.message) for w in record)
+    assert fit.effects["estimate"].isna().all()
+    assert any("ML three-step" in note for note in fit.notes)

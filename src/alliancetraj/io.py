@@ -142,7 +142,9 @@ def validate_sessions(
     extra = [c for c in data.columns if c not in cols.values() and c not in CANONICAL]
     frame = pd.DataFrame(
         {
-            "dyad": data[cols["dyad"]].to_numpy(),
+            # .array keeps the id dtype (a string column stays Arrow-backed: no round trip
+            # through Python objects); copy-on-write protects the caller's frame
+            "dyad": data[cols["dyad"]].array,
             "session": data[cols["session"]].to_numpy(),
             "score": data[cols["score"]].to_numpy(),
         }
@@ -236,15 +238,31 @@ def validate_sessions(
                 "the right scale=(low, high)."
             )
 
-    # duplicates ------------------------------------------------------------------------
+    # duplicates and order: one integer key per row, (rank of the dyad id, session) ----------
     try:
-        dup = frame.duplicated(["dyad", "session"], keep=False).to_numpy()
+        codes, uniques = pd.factorize(frame["dyad"], sort=False)
     except TypeError as exc:
         raise DataError(
             f"Column {cols['dyad']!r} (dyad) holds ids that cannot be compared ({exc}). Use "
             "strings or integers as dyad ids."
         ) from exc
-    if dup.any():
+    try:
+        rank_of_code = np.empty(len(uniques), dtype=np.int64)
+        rank_of_code[np.argsort(np.asarray(uniques), kind="stable")] = np.arange(len(uniques))
+    except TypeError:
+        # mixed id types (e.g. ints and strings): order by type name, then string form
+        keys = np.array([f"{type(d).__name__}\x00{d}" for d in uniques])
+        rank_of_code = np.empty(len(uniques), dtype=np.int64)
+        rank_of_code[np.argsort(keys, kind="stable")] = np.arange(len(uniques))
+    sessions = frame["session"].to_numpy()
+    key = rank_of_code[codes] * (int(sessions.max()) + 1) + sessions
+    in_order = bool(np.all(key[1:] >= key[:-1]))
+    order = None if in_order else np.argsort(key, kind="stable")
+    sorted_key = key if in_order else key[order]
+    repeat = sorted_key[1:] == sorted_key[:-1]
+    if repeat.any():
+        dup_keys = np.unique(sorted_key[1:][repeat])
+        dup = np.isin(key, dup_keys)
         first = frame.loc[dup].drop_duplicates(["dyad", "session"])
         shown = format_ids(
             [f"(dyad {d!r}, session {s})" for d, s in zip(first["dyad"], first["session"])]
@@ -254,23 +272,14 @@ def validate_sessions(
             f"(dyad, session) pair(s): {shown}. Keep one rating per dyad and session "
             "(average or drop the repeats)."
         )
-
-    # sort ------------------------------------------------------------------------------
-    try:
-        frame = frame.sort_values(["dyad", "session"], kind="stable").reset_index(drop=True)
-    except TypeError:
-        # mixed id types (e.g. ints and strings): sort by string form, stable
-        key = frame["dyad"].map(lambda d: (type(d).__name__, str(d)))
-        order = np.lexsort((frame["session"].to_numpy(), key.to_numpy().astype(str)))
-        frame = frame.iloc[order].reset_index(drop=True)
-
     # too short dyads -----------------------------------------------------------------------
     excluded: list[object] = []
     if min_sessions > 1:
-        counts = frame.groupby("dyad", sort=False)["session"].size()
-        short = counts[counts < min_sessions]
+        counts = np.bincount(codes, minlength=len(uniques))
+        short = np.flatnonzero(counts < min_sessions)
         if len(short):
-            excluded = short.index.tolist()
+            short = short[np.argsort(rank_of_code[short])]      # in sorted id order
+            excluded = list(np.asarray(uniques, dtype=object)[short])
             if len(short) == len(counts):
                 raise DataError(
                     f"Every dyad has fewer than {min_sessions} sessions (the minimum for this "
@@ -283,7 +292,11 @@ def validate_sessions(
                 ExcludedDyadsWarning,
                 stacklevel=3,
             )
-            frame = frame.loc[~frame["dyad"].isin(excluded)].reset_index(drop=True)
+            keep = counts[codes] >= min_sessions
+            order = np.flatnonzero(keep) if order is None else order[keep[order]]
+    if order is not None:
+        frame = frame.iloc[order]
+    frame = frame.reset_index(drop=True)
 
     frame.attrs = {
         _VALIDATED_FLAG: True,

@@ -18,6 +18,16 @@ error into the outcome model:
     output hard labels, pass an ``error_matrix`` estimated on simulated cohorts
     (:func:`estimate_error_matrix`). Unbiased and at nominal coverage in
     ``benchmarks/bench_outcomes_coverage.py`` when the probabilities are calibrated.
+``"ml"``
+    Maximum-likelihood three-step estimator (Vermunt 2010; Bakk, Tekle & Vermunt
+    2013): the outcome model is fitted as a latent-class model whose class
+    indicator is the modal class with the same fixed error matrix ``D``,
+    ``sum_i log sum_k pi_k(z_i) D[k, modal_i] f(y_i | k, z_i)``, with class
+    proportions ``pi_k(z)`` multinomial-logistic in the covariates. No negative
+    weights, so the logistic model always has a proper likelihood; more efficient
+    than BCH, but it relies on the outcome distribution within classes (normal with
+    one residual variance for ``gaussian``) where BCH does not. Standard errors: a
+    dyad-level sandwich of the log-likelihood (``D`` treated as known).
 ``"draws"``
     Pseudo-class draws: classes drawn from each dyad's probabilities ``n_draws``
     times, a statsmodels GLM fitted per draw, pooled by Rubin's rules. Naive: known
@@ -59,6 +69,7 @@ __all__ = [
 #: Estimators of :func:`relate_outcomes` and whether each is a naive baseline.
 METHODS: dict[str, str] = {
     "bch": "bias-adjusted three-step (BCH, Vermunt 2010), dyad-clustered sandwich SEs",
+    "ml": "maximum-likelihood three-step (Vermunt 2010; Bakk et al. 2013), sandwich SEs",
     "draws": "naive: pseudo-class draws pooled by Rubin's rules (attenuated)",
     "modal": "naive: regression on the most probable class (attenuated)",
     "joint": "joint Bayesian outcome sub-model (PyMC results with a joint outcome model)",
@@ -94,7 +105,7 @@ class OutcomeFit:
         Dyads of the classification result left out (no outcome or a missing
         covariate), reported with an ``ExcludedDyadsWarning``.
     error_matrix : pandas.DataFrame or None
-        BCH only: ``D[true, assigned]``, the classification-error matrix used.
+        BCH and ML only: ``D[true, assigned]``, the classification-error matrix used.
     naive : bool
         True for the naive baselines (``modal``, ``draws``).
     classifier : str
@@ -410,6 +421,121 @@ def _fit_bch(P: np.ndarray, y: np.ndarray, X: np.ndarray, family: str, ref: int,
     return beta, cov, D
 
 
+def _ml_loglik(theta: np.ndarray, Zk: np.ndarray, y: np.ndarray, A: np.ndarray,
+               logD: np.ndarray, family: str, ref: int, score: bool = False):
+    """Per-dyad log-likelihood of the ML three-step model (and per-dyad scores)."""
+    n, K, q = Zk.shape
+    beta = theta[:q]
+    gauss = family == "gaussian"
+    log_sigma = theta[q] if gauss else 0.0
+    alpha = theta[q + gauss:].reshape(K - 1, A.shape[1])
+    logits = np.zeros((n, K))
+    others = [k for k in range(K) if k != ref]
+    logits[:, others] = A @ alpha.T
+    log_pi = logits - _logsumexp(logits)[:, None]
+    eta = Zk @ beta  # (n, K)
+    if gauss:
+        mu = eta
+        sigma2 = np.exp(2 * log_sigma)
+        resid = y[:, None] - mu
+        logf = -0.5 * np.log(2 * np.pi) - log_sigma - 0.5 * resid**2 / sigma2
+    else:
+        eta = np.clip(eta, -35, 35)
+        mu = 1.0 / (1.0 + np.exp(-eta))
+        resid = y[:, None] - mu
+        logf = y[:, None] * eta - np.logaddexp(0.0, eta)
+    joint = log_pi + logD + logf
+    ll = _logsumexp(joint)
+    if not score:
+        return ll
+    r = np.exp(joint - ll[:, None])  # posterior class responsibilities
+    scale = r * resid / sigma2 if gauss else r * resid
+    parts = [np.einsum("nk,nkq->nq", scale, Zk)]
+    if gauss:
+        parts.append((r * (resid**2 / sigma2 - 1.0)).sum(axis=1, keepdims=True))
+    pi = np.exp(log_pi)
+    parts.append(((r - pi)[:, others][:, :, None] * A[:, None, :]).reshape(n, -1))
+    return ll, np.hstack(parts)
+
+
+def _logsumexp(a: np.ndarray) -> np.ndarray:
+    m = np.max(a, axis=1)
+    m = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(divide="ignore"):
+        return m + np.log(np.exp(a - m[:, None]).sum(axis=1))
+
+
+def _fit_ml(P: np.ndarray, y: np.ndarray, X: np.ndarray, family: str, ref: int,
+            D_given: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ML three-step estimate and sandwich covariance of the outcome coefficients.
+
+    Returns (beta, cov, D); ``cov`` covers the outcome coefficients only.
+    """
+    from scipy import optimize
+
+    n, K = P.shape
+    modal = np.argmax(P, axis=1)
+    D = _error_matrix(P, modal) if D_given is None else D_given
+    with np.errstate(divide="ignore"):
+        logD = np.log(D[:, modal].T)  # (n, K): log P(modal_i | class k)
+    codes = np.tile(np.arange(K), n)
+    rows = np.repeat(np.arange(n), K)
+    Zk = _design(codes, list(range(K)), ref, X[rows]).reshape(n, K, -1)
+    q = Zk.shape[2]
+    A = np.column_stack([np.ones(n), X])
+    gauss = family == "gaussian"
+    # start: the modal-class regression and the modal class shares
+    Zm = Zk[np.arange(n), modal]
+    start = np.zeros(q)
+    if not gauss:
+        pbar = np.clip(y.mean(), 1e-3, 1 - 1e-3)
+        start[0] = np.log(pbar / (1 - pbar))
+    try:
+        start = _weighted_fit(Zm, y, np.ones(n), family, start)
+    except _NoSolution:
+        pass
+    counts = np.bincount(modal, minlength=K) + 0.5
+    alpha0 = np.zeros((K - 1, A.shape[1]))
+    alpha0[:, 0] = np.log(np.delete(counts, ref) / counts[ref])
+    extra = [np.log(max(np.std(y - Zm @ start), 1e-3))] if gauss else []
+    theta0 = np.concatenate([start, extra, alpha0.ravel()])
+
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        ll, S = _ml_loglik(theta, Zk, y, A, logD, family, ref, score=True)
+        return -float(ll.sum()), -S.sum(axis=0)
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        opt = optimize.minimize(objective, theta0, jac=True, method="BFGS",
+                                options={"gtol": 1e-7 * n, "maxiter": 2000})
+    theta = opt.x
+    _, grad = objective(theta)
+    if not np.all(np.isfinite(theta)) or np.max(np.abs(theta[:q])) > 30 or \
+            np.max(np.abs(grad)) > 1e-3 * n:
+        raise _NoSolution("the likelihood has no finite maximum" if opt.success
+                          else f"no convergence ({opt.message})")
+    # observed information by central differences of the analytic gradient
+    m = len(theta)
+    H = np.zeros((m, m))
+    for j in range(m):
+        h = 1e-5 * max(1.0, abs(theta[j]))
+        up = theta.copy()
+        dn = theta.copy()
+        up[j] += h
+        dn[j] -= h
+        H[:, j] = (objective(up)[1] - objective(dn)[1]) / (2 * h)
+    H = (H + H.T) / 2
+    _, S = _ml_loglik(theta, Zk, y, A, logD, family, ref, score=True)
+    meat = S.T @ S * n / (n - 1)
+    if not np.all(np.isfinite(H)) or np.linalg.eigvalsh(H).min() <= 0:
+        raise _NoSolution("the information matrix is not positive definite (weakly "
+                          "identified class effects)")
+    hinv = np.linalg.inv(H)
+    cov = (hinv @ meat @ hinv)[:q, :q]
+    if not np.all(np.isfinite(cov)) or np.diag(cov).min() <= 0:
+        raise _NoSolution("the sandwich covariance is not positive definite")
+    return theta[:q], cov, D
+
+
 def _glm(y: np.ndarray, Z: np.ndarray, family: str):
     import statsmodels.api as sm
 
@@ -451,10 +577,12 @@ def relate_outcomes(
         Numeric covariates (e.g. baseline severity); dummy-code categorical ones.
     family : {"gaussian", "binomial"}, default "gaussian"
         Identity link (effects are mean differences) or logit link (log-odds ratios).
-    method : {"bch", "draws", "modal", "joint"}, default "bch"
+    method : {"bch", "ml", "draws", "modal", "joint"}, default "bch"
         ``bch``: bias-adjusted three-step estimator (Vermunt 2010) with dyad-clustered
         sandwich standard errors; unbiased with nominal 95% coverage in the coverage
-        study when the class probabilities are calibrated. ``draws`` (pseudo-class
+        study when the class probabilities are calibrated. ``ml``: maximum-likelihood
+        three-step estimator (same error matrix; no negative weights, more stable for
+        ``binomial`` outcomes under heavy classification error). ``draws`` (pseudo-class
         draws, Rubin's rules) and ``modal`` (most probable class) are naive baselines
         that shrink effects toward zero. ``joint``: effects from a joint Bayesian
         outcome model stored in ``result.extras["outcome_effects"]``.
@@ -463,7 +591,7 @@ def relate_outcomes(
     dyad : column name, optional
         Column of ``outcomes`` holding the dyad id (default: the index).
     error_matrix : DataFrame (index true class, columns assigned class) or array, optional
-        BCH only: ``P(assigned | true)`` to use instead of the matrix implied by the
+        BCH and ML only: ``P(assigned | true)`` to use instead of the matrix implied by the
         probabilities; needed for methods that output hard labels (see
         :func:`estimate_error_matrix`). Treated as known in the standard errors.
     n_draws : int, default 20
@@ -537,14 +665,14 @@ def relate_outcomes(
     notes: list[str] = []
     D_given = None
     if error_matrix is not None:
-        if method != "bch":
-            raise ValueError("error_matrix is used by method='bch' only.")
+        if method not in ("bch", "ml"):
+            raise ValueError("error_matrix is used by method='bch' and method='ml' only.")
         D_given = _check_error_matrix(error_matrix)
-    elif method == "bch" and np.all(np.isclose(P.max(axis=1), 1.0)):
+    elif method in ("bch", "ml") and np.all(np.isclose(P.max(axis=1), 1.0)):
         notes.append(
             f"The {result.method!r} classifier gives hard labels (probabilities 0/1), so the "
-            "error matrix implied by them is the identity and BCH reduces to the naive modal "
-            "estimate. Pass error_matrix=estimate_error_matrix(method=...) to correct for "
+            "error matrix implied by them is the identity and the three-step estimate reduces "
+            "to the naive modal estimate. Pass error_matrix=estimate_error_matrix(method=...) to correct for "
             "misclassification."
         )
 
@@ -578,16 +706,23 @@ def relate_outcomes(
     D_used = None
     dist = None
 
-    if method == "bch":
+    if method in ("bch", "ml"):
         try:
-            beta, cov, D = _fit_bch(Pa, y, X, family, ref_a, D_given)
+            fitter = _fit_bch if method == "bch" else _fit_ml
+            beta, cov, D = fitter(Pa, y, X, family, ref_a, D_given)
         except _NoSolution as exc:
-            notes.append(
-                f"The BCH estimating equations have no finite solution ({exc}): with this much "
-                "classification error the bias-corrected class-specific outcome rates fall "
-                "outside (0, 1). Effects are NaN; collect more dyads or sessions, or report "
-                "method='modal' as a (attenuated) lower bound."
-            )
+            if method == "bch":
+                notes.append(
+                    f"The BCH estimating equations have no finite solution ({exc}): with this "
+                    "much classification error the bias-corrected class-specific outcome rates "
+                    "fall outside (0, 1). Effects are NaN; try method='ml', collect more dyads "
+                    "or sessions, or report method='modal' as a (attenuated) lower bound."
+                )
+            else:
+                notes.append(
+                    f"The ML three-step fit failed ({exc}). Effects are NaN; collect more "
+                    "dyads or sessions, or report method='modal' as a (attenuated) lower bound."
+                )
             k = len(names)
             beta, cov = np.full(k, np.nan), np.full((k, k), np.nan)
             D = _error_matrix(Pa, np.argmax(Pa, axis=1)) if D_given is None else D_given

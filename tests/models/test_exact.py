@@ -48,7 +48,7 @@ def test_admissible_configurations_counted_the_same_way():
     frame = _irregular_cohort(15, seed=9)
     settings = ex._Settings()
     canon = at.load_sessions(frame)
-    stats = ex._prepare(canon, 0.0, 1.0, settings)
+    stats = ex._prepare(at.io.to_panel(canon), 0.0, 1.0, settings)
     for i, (_, group) in enumerate(canon.groupby("dyad", sort=False)):
         adm = ex._admissible(group["session"].to_numpy(float), settings)
         assert stats.n_admissible[i].tolist() == [

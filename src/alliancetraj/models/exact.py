@@ -113,6 +113,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -123,7 +124,7 @@ import pandas as pd
 from scipy import optimize, special
 
 from ..errors import ConvergenceWarning
-from ..io import to_panel
+from ..io import PanelArrays
 from ..results import CLASSES, ClassificationResult
 
 __all__ = [
@@ -315,8 +316,12 @@ class _Settings:
 
 
 def _chunk_stats(scores: np.ndarray, mask: np.ndarray, grid: np.ndarray,
-                 settings: _Settings) -> _Stats:
-    """Compute every configuration's sufficient statistics for a block of dyads."""
+                 settings: _Settings, classes: tuple[str, ...] = ("u", "v", "un")) -> _Stats:
+    """Compute every configuration's sufficient statistics for a block of dyads.
+
+    ``classes`` limits the configuration statistics to some of ``u``, ``v``, ``un``
+    (the others have no configurations: zero admissible, log prior -inf).
+    """
     D, T = scores.shape
     w = mask.astype(float)
     y = np.where(mask, scores, 0.0)
@@ -339,7 +344,7 @@ def _chunk_stats(scores: np.ndarray, mask: np.ndarray, grid: np.ndarray,
     # v_shaped: (r, e) grid index pairs with 1 <= e - r <= L
     L = settings.max_rupture_length
     rr, ee = [], []
-    for r in range(T):
+    for r in range(T if "v" in classes else 0):
         for e in range(r + 1, min(T, r + L + 1)):
             rr.append(r)
             ee.append(e)
@@ -354,7 +359,7 @@ def _chunk_stats(scores: np.ndarray, mask: np.ndarray, grid: np.ndarray,
         np.zeros((D, 0), dtype=bool)
 
     # unrepaired: r grid index, drop to the end
-    ru = np.arange(T, dtype=np.int64)
+    ru = np.arange(T if "un" in classes else 0, dtype=np.int64)
     un = {
         "nd": n[:, None] - c0[:, ru],
         "xd": lin["sx"][:, None] - c1[:, ru],
@@ -366,7 +371,7 @@ def _chunk_stats(scores: np.ndarray, mask: np.ndarray, grid: np.ndarray,
     first = grid[np.argmax(mask, axis=1)].astype(float)
     last = grid[T - 1 - np.argmax(mask[:, ::-1], axis=1)].astype(float)
     lo, hi = grid[0] + settings.u_margin, grid[-1] - settings.u_margin
-    vertex = np.arange(lo, hi + 0.25, 0.5) if hi >= lo else np.zeros(0)
+    vertex = np.arange(lo, hi + 0.25, 0.5) if hi >= lo and "u" in classes else np.zeros(0)
     t = grid.astype(float)
     p2 = (t[:, None] - vertex[None, :]) ** 2          # (T, W)
     h = np.maximum(vertex[None, :] - first[:, None], last[:, None] - vertex[None, :])
@@ -417,9 +422,11 @@ class _LogTCdf:
 
     Every dyad has one posterior dof (2 alpha + n), so a cohort needs few tables.
     Each table holds log T and its derivative on a uniform grid in w = asinh(z)
-    (step 0.005, |w| <= 9) and is read by cubic Hermite interpolation: absolute
-    error below 1e-10 for dof <= 60 and below 1e-9 for dof <= 600 (checked in the
-    tests against ``scipy.special.stdtr``); points off the table use stdtr directly.
+    (step 0.005, |w| <= 9), stored as the cubic Hermite interpolant's polynomial
+    coefficients per interval, so that one evaluation is one contiguous gather and
+    a Horner step: absolute error below 1e-10 for dof <= 60 and below 1e-9 for
+    dof <= 600 (checked in the tests against ``scipy.special.stdtr``); points off
+    the table use stdtr directly.
     """
 
     STEP = 0.005
@@ -428,50 +435,72 @@ class _LogTCdf:
     def __init__(self) -> None:
         self._grid = np.arange(-self.WMAX, self.WMAX + self.STEP / 2, self.STEP)
         self._index: dict[float, int] = {}
-        self._f = np.zeros((0, len(self._grid)))
-        self._d = np.zeros((0, len(self._grid)))
+        self._coef = np.zeros((0, len(self._grid), 4))
         self._first = np.zeros(0, dtype=np.int64)
+        self._lock = threading.Lock()
+
+    def _table(self, nu: float) -> tuple[np.ndarray, int]:
+        z = np.sinh(self._grid)
+        f = _log_t_cdf(z, np.array(nu))
+        first = int(np.argmax(np.isfinite(f) & (f > -600.0)))
+        live = np.arange(len(f)) >= first
+        f = np.where(live, f, 0.0)
+        d = np.where(live, np.exp(_t_pdf_log(z, np.array(nu)) - f) * np.cosh(self._grid), 0.0)
+        h = self.STEP
+        f0, f1, d0, d1 = f[:-1], f[1:], h * d[:-1], h * d[1:]
+        coef = np.zeros((len(f), 4))
+        # Hermite basis rewritten in powers of t: c0 + c1 t + c2 t^2 + c3 t^3
+        coef[:-1, 0] = f0
+        coef[:-1, 1] = d0
+        coef[:-1, 2] = 3.0 * (f1 - f0) - 2.0 * d0 - d1
+        coef[:-1, 3] = 2.0 * (f0 - f1) + d0 + d1
+        return coef, first
 
     def _rows(self, dofs: np.ndarray) -> np.ndarray:
         new = [float(nu) for nu in dofs if float(nu) not in self._index]
         if new:
-            z = np.sinh(self._grid)
-            fs, ds, firsts = [], [], []
-            for nu in new:
-                f = _log_t_cdf(z, np.array(nu))
-                first = int(np.argmax(np.isfinite(f) & (f > -600.0)))
-                f = np.where(np.arange(len(f)) >= first, f, 0.0)
-                d = np.exp(_t_pdf_log(z, np.array(nu)) - f) * np.cosh(self._grid)
-                fs.append(f)
-                ds.append(np.where(np.arange(len(f)) >= first, d, 0.0))
-                firsts.append(first)
-            base = len(self._first)
-            self._f = np.vstack([self._f, *fs])
-            self._d = np.vstack([self._d, *ds])
-            self._first = np.concatenate([self._first, firsts])
-            for k, nu in enumerate(new):
-                self._index[nu] = base + k
+            with self._lock:   # blocks of one cohort may ask from several threads
+                new = [nu for nu in dict.fromkeys(new) if nu not in self._index]
+                tables = [self._table(nu) for nu in new]
+                if tables:
+                    coef = np.concatenate([self._coef, np.stack([c for c, _ in tables])])
+                    first = np.concatenate([self._first, [f for _, f in tables]])
+                    base = len(self._first)
+                    self._coef, self._first = coef, first
+                    for k, nu in enumerate(new):
+                        self._index[nu] = base + k
         return np.array([self._index[float(nu)] for nu in dofs], dtype=np.int64)
 
-    def __call__(self, z: np.ndarray, dof: np.ndarray) -> np.ndarray:
-        z = np.asarray(z, dtype=float)
-        dof = np.broadcast_to(np.asarray(dof, dtype=float), z.shape)
+    def rows_for(self, dof: np.ndarray) -> np.ndarray:
+        """Table row of every entry of ``dof`` (tables are built on first request)."""
+        dof = np.asarray(dof, dtype=float)
         uniq, inverse = np.unique(dof, return_inverse=True)
-        row = self._rows(uniq)[inverse.reshape(z.shape)]
-        G = len(self._grid)
-        x = (np.arcsinh(z) + self.WMAX) / self.STEP
-        inside = (x >= self._first[row]) & (x < G - 1)
-        i = np.where(inside, np.floor(x), 0).astype(np.int64)
-        t = np.where(inside, x - i, 0.0)
-        flat = row * G + i
-        f, d = self._f.ravel(), self._d.ravel()
-        t2 = t * t
-        t3 = t2 * t
-        h = self.STEP
-        val = ((2 * t3 - 3 * t2 + 1) * f[flat] + (t3 - 2 * t2 + t) * h * d[flat]
-               + (3 * t2 - 2 * t3) * f[flat + 1] + (t3 - t2) * h * d[flat + 1])
-        if not inside.all():
-            val[~inside] = _log_t_cdf(z[~inside], dof[~inside])
+        return self._rows(uniq)[inverse.reshape(dof.shape)]
+
+    @property
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, float, float]:
+        """(coefficients, first live index, w offset, 1 / step) for the compiled kernels."""
+        return self._coef, self._first, self.WMAX, 1.0 / self.STEP
+
+    def __call__(self, z: np.ndarray, dof: np.ndarray) -> np.ndarray:
+        from . import _kernels
+
+        z = np.asarray(z, dtype=float)
+        dof = np.asarray(dof, dtype=float)
+        if z.ndim == 2 and dof.shape in ((z.shape[0], 1), (z.shape[0],)):
+            # the engine's case: one dof per dyad (row), broadcast over configurations
+            z2, dof_rows = z, dof.reshape(-1)
+        else:
+            z2 = z.reshape(-1, 1)
+            dof_rows = np.broadcast_to(dof, z.shape).reshape(-1)
+        rows = self.rows_for(dof_rows)
+        coef, first, wmax, inv_step = self.arrays
+        val = _kernels.log_t_cdf_table(np.ascontiguousarray(z2), rows, coef, first, wmax,
+                                       inv_step, np.empty(z2.shape))
+        val = val.reshape(z.shape)
+        off = np.isnan(val)
+        if off.any():
+            val[off] = _log_t_cdf(z[off], np.broadcast_to(dof, z.shape)[off])
         return val
 
 
@@ -911,83 +940,63 @@ def _t_pdf_log(z: np.ndarray, dof: np.ndarray) -> np.ndarray:
 
 def _truncated_mixture_depth(w: np.ndarray, loc: np.ndarray, scale: np.ndarray,
                              dof: np.ndarray, level: float, prune: float = 1e-10,
-                             logcdf=_log_t_cdf) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                             table: _LogTCdf | None = None
+                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean and equal-tailed interval of a mixture of Student-t truncated to (0, inf).
 
     w, loc, scale: (D, K) (rows of w sum to 1); dof: (D,). Configurations with
     weight below ``prune`` are dropped (their total mass is below K * prune).
+    The component means are closed form,
+    E[X | X > 0] = m + s kappa, kappa = t_nu(a) (nu + a^2) / ((nu - 1) T_nu(-a)),
+    a = -m / s; the quantiles solve the mixture CDF, written in survival form
+    1 - F_k(x) = T(-(x - m) / s) / T(m / s) (accurate also when a component's
+    mass above zero is tiny), to 1e-12 by safeguarded Newton steps per dyad
+    (compiled kernel :func:`~alliancetraj.models._kernels.truncated_t_mixture`).
+    Student-t CDFs come from the cubic tables of ``table`` (a fresh one if None).
     """
+    from . import _kernels
+
+    table = _LogTCdf() if table is None else table
     D = w.shape[0]
+    out = np.empty((D, 3))
+    if D == 0:
+        return out[:, 0], out[:, 1], out[:, 2]
+    dof = np.asarray(dof, dtype=float)
     keep = w > prune
-    kmax = max(int(keep.sum(axis=1).max()), 1) if D else 1
-    order = np.argsort(-w, axis=1, kind="stable")[:, :kmax]
-    W = np.take_along_axis(w, order, axis=1)
-    W = np.where(W > prune, W, 0.0)
-    W = W / W.sum(axis=1, keepdims=True)
-    # padded (zero-weight) slots get harmless values so that 0 * nan never enters a sum
-    M = np.where(W > 0, np.take_along_axis(loc, order, axis=1), 0.0)
-    S = np.where(W > 0, np.take_along_axis(scale, order, axis=1), 1.0)
-    nu = np.broadcast_to(dof[:, None], M.shape)
-    const = (special.gammaln((dof + 1) / 2) - special.gammaln(dof / 2)
-             - 0.5 * np.log(dof * math.pi))[:, None]
-
-    def logpdf(z):
-        return const - (nu + 1) / 2 * np.log1p(z * z / nu)
-
-    # lower bound in standard units; log of the mass above it, P(T > a) = T(-a)
-    a = -M / S
-    log_tail = np.where(W > 0, logcdf(M / S, nu), 0.0)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        kappa = np.exp(logpdf(a) - log_tail) * (nu + a * a) / (nu - 1)
-    mean_k = np.where(W > 0, M + S * kappa, 0.0)
-    mean = np.sum(W * mean_k, axis=1)
-
-    def cdf_pdf(xv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        z = (xv[:, None] - M) / S
-        # survival form: 1 - F(x) = T(-z) / T(M / S), accurate also when the mass above 0 is tiny
-        c = np.sum(W * np.clip(1.0 - np.exp(logcdf(-z, nu) - log_tail), 0.0, 1.0), axis=1)
-        p = np.sum(W * np.exp(logpdf(z) - log_tail) / S, axis=1)
-        return c, p
-
-    def quantile(q: float) -> np.ndarray:
-        lo = np.zeros(D)
-        hi = np.max(M + 60.0 * S, axis=1)
-        hi = np.maximum(hi, 1e-6)
-        xv = np.clip(mean, lo, hi)
-        done = np.zeros(D, dtype=bool)
-        for _ in range(100):
-            c, p = cdf_pdf(xv)
-            done |= np.abs(c - q) < 1e-12
-            if done.all():
-                break
-            too_high = c > q
-            hi = np.where(too_high, xv, hi)
-            lo = np.where(too_high, lo, xv)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                step = xv - (c - q) / p
-            bad = ~np.isfinite(step) | (step < lo) | (step > hi)
-            # safeguarded Newton: bisect when the step leaves the bracket; keep converged values
-            xv = np.where(done, xv, np.where(bad, 0.5 * (lo + hi), step))
-        return xv
-
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_tail = np.where(keep, table(np.where(keep, loc / scale, 0.0), dof[:, None]), 0.0)
+    rows = table.rows_for(dof)
+    coef, first, wmax, inv_step = table.arrays
     alpha = (1.0 - level) / 2.0
-    return mean, quantile(alpha), quantile(1.0 - alpha)
+    _kernels.truncated_t_mixture(
+        np.ascontiguousarray(w), np.ascontiguousarray(loc), np.ascontiguousarray(scale),
+        log_tail, dof, rows, coef, first, wmax, inv_step, prune, alpha, 1.0 - alpha, out)
+    return out[:, 0], out[:, 1], out[:, 2]
 
 
-def _changepoints(stats: _Stats, ev: _ConfigEvidence, L: np.ndarray, labels: np.ndarray,
-                  level: float, sd: float, logcdf=_log_t_cdf) -> pd.DataFrame:
-    D = len(stats.n)
+def _changepoints(panel: PanelArrays, loc: float, sd: float, settings: _Settings,
+                  h: ExactHyperparameters, L: np.ndarray, labels: np.ndarray, level: float,
+                  logcdf=_log_t_cdf) -> pd.DataFrame:
+    """Change-point summaries of each dyad under its most probable class.
+
+    Only the labelled class's configurations of each dyad are built and evaluated
+    (per class, the statistics and evidence of the dyads that carry its label).
+    """
+    D = len(L)
     cols = {c: np.full(D, np.nan) for c in (
         "rupture_session", "rupture_low", "rupture_high", "repair_session", "repair_low",
         "repair_high", "depth", "depth_low", "depth_high", "turning_session")}
+    # the depth summaries always read tabulated t CDFs (error < 1e-9 in log T)
+    table = logcdf if isinstance(logcdf, _LogTCdf) else _LogTCdf()
 
     for cls, key in ((_V, "v"), (_UN, "un")):
         sel = np.flatnonzero((labels == cls) & np.isfinite(L[:, cls]))
         if len(sel) == 0:
             continue
-        logw = getattr(ev, key)[sel]
-        lp = stats.log_prior[sel, 1 if key == "v" else 2]
-        w = np.exp(logw + lp[:, None] - L[sel, cls][:, None])
+        stats = _prepare(panel, loc, sd, settings, rows=sel, classes=(key,))
+        ev = _evidence(stats, h, keep_posterior=True, classes=(key,), logcdf=logcdf)
+        lp = stats.log_prior[:, 1 if key == "v" else 2]
+        w = np.exp(getattr(ev, key) + lp[:, None] - L[sel, cls][:, None])
         w = w / w.sum(axis=1, keepdims=True)
         rup = stats.v_rup if key == "v" else stats.un_rup
         values = np.unique(rup)
@@ -1001,30 +1010,52 @@ def _changepoints(stats: _Stats, ev: _ConfigEvidence, L: np.ndarray, labels: np.
             mode, lo, hi = _hpd_bounds(marg, rvals, level)
             cols["repair_session"][sel], cols["repair_low"][sel], cols["repair_high"][sel] = \
                 mode, lo, hi
-        loc, scale = ev.post[key]
-        mean, dlo, dhi = _truncated_mixture_depth(w, loc[sel], scale[sel], ev.dof[sel], level,
-                                                  logcdf=logcdf)
+        ploc, pscale = ev.post[key]
+        mean, dlo, dhi = _truncated_mixture_depth(w, ploc, pscale, ev.dof, level, table=table)
         cols["depth"][sel], cols["depth_low"][sel], cols["depth_high"][sel] = \
             mean * sd, dlo * sd, dhi * sd
 
     sel = np.flatnonzero((labels == _U) & np.isfinite(L[:, _U]))
     if len(sel):
-        w = np.exp(ev.u[sel] + stats.log_prior[sel, 0][:, None] - L[sel, _U][:, None])
-        cols["turning_session"][sel] = stats.u_vertex[np.argmax(w, axis=1)]
+        stats = _prepare(panel, loc, sd, settings, rows=sel, classes=("u",))
+        # the mode of the vertex needs no normalisation (nor the truncation terms' constants)
+        ev = _evidence(stats, h, classes=("u",), logcdf=logcdf)
+        cols["turning_session"][sel] = stats.u_vertex[np.argmax(ev.u, axis=1)]
     return pd.DataFrame(cols)
 
 
 # ================================================================================= public entry
 def _panel_chunks(frame: pd.DataFrame, chunk_size: int):
-    codes, dyads = pd.factorize(frame["dyad"], sort=False)
-    # frame is sorted by dyad: rows of a dyad are contiguous
-    bounds = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1], True])
-    starts = bounds[:-1]
-    n_dyads = len(dyads)
+    """Blocks of ``chunk_size`` dyads of a validated frame as ``(dyad ids, PanelArrays)``.
+
+    The frame is sorted by dyad, so a dyad's rows are contiguous: blocks are cut at
+    id changes found in one vectorised comparison (no hashing of the ids per block).
+    Each block's session grid runs from its own first to last session, as
+    :func:`~alliancetraj.io.to_panel` lays it out.
+    """
+    dyad = frame["dyad"]
+    new = dyad.ne(dyad.shift()).fillna(True).to_numpy(dtype=bool, copy=True)
+    if len(new):
+        new[0] = True
+    starts = np.flatnonzero(new)
+    row_dyad = np.cumsum(new) - 1
+    ids = dyad.iloc[starts]
+    sessions = frame["session"].to_numpy(dtype=np.int64)
+    scores = frame["score"].to_numpy(dtype=float)
+    n_dyads = len(starts)
     for lo in range(0, n_dyads, chunk_size):
         hi = min(lo + chunk_size, n_dyads)
         rows = slice(starts[lo], starts[hi] if hi < n_dyads else len(frame))
-        yield dyads[lo:hi], frame.iloc[rows]
+        s = sessions[rows]
+        first = int(s.min())
+        grid = np.arange(first, int(s.max()) + 1, dtype=np.int64)
+        block_scores = np.zeros((hi - lo, len(grid)))
+        mask = np.zeros((hi - lo, len(grid)), dtype=bool)
+        r = row_dyad[rows] - lo
+        block_scores[r, s - first] = scores[rows]
+        mask[r, s - first] = True
+        index = pd.Index(ids.iloc[lo:hi].to_numpy(), name="dyad")
+        yield index, PanelArrays(dyads=index, grid=grid, scores=block_scores, mask=mask)
 
 
 def _standardisation(frame: pd.DataFrame) -> tuple[float, float]:
@@ -1040,10 +1071,14 @@ def _guard_sd(loc: float, sd: float) -> float:
     return sd
 
 
-def _prepare(chunk: pd.DataFrame, loc: float, sd: float, settings: _Settings) -> _Stats:
-    panel = to_panel(chunk)
-    scores = (panel.scores - loc) / sd
-    return _chunk_stats(scores, panel.mask, panel.grid, settings)
+def _prepare(panel: PanelArrays, loc: float, sd: float, settings: _Settings,
+             rows: np.ndarray | None = None,
+             classes: tuple[str, ...] = ("u", "v", "un")) -> _Stats:
+    """Sufficient statistics (standardised scores) of a block, or of some of its dyads."""
+    scores, mask = panel.scores, panel.mask
+    if rows is not None:
+        scores, mask = scores[rows], mask[rows]
+    return _chunk_stats((scores - loc) / sd, mask, panel.grid, settings, classes)
 
 
 def _check_int(name: str, value: Any, low: int) -> int:
@@ -1131,6 +1166,22 @@ def classify_exact(
     True
     """
     del seed  # deterministic
+    from threadpoolctl import threadpool_limits
+
+    # the engine parallelises over blocks itself; BLAS threads on its small matrix
+    # products only oversubscribe the cores (measured: 17x slower products under load)
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _classify_exact(
+            frame, hyperparameters=hyperparameters, fit_class_probs=fit_class_probs,
+            max_rupture_length=max_rupture_length, u_margin=u_margin,
+            credible_level=credible_level, eb_max_dyads=eb_max_dyads, eb_max_iter=eb_max_iter,
+            chunk_size=chunk_size, n_jobs=n_jobs, t_cdf=t_cdf, progress=progress)
+
+
+def _classify_exact(frame: pd.DataFrame, *, hyperparameters, fit_class_probs: bool,
+                    max_rupture_length: int, u_margin: float, credible_level: float,
+                    eb_max_dyads: int, eb_max_iter: int, chunk_size: int, n_jobs: int | None,
+                    t_cdf: str, progress: bool | None) -> ClassificationResult:
     from tqdm.auto import tqdm
 
     max_rupture_length = _check_int("max_rupture_length", max_rupture_length, 1)
@@ -1192,10 +1243,13 @@ def classify_exact(
                 yield from pool.map(fn, items)
 
     # ---- pass 1: class proportions by EM on every dyad ---------------------------------------------
+    # (the (D, 4) class log evidences are kept: pass 2 then evaluates each dyad's
+    # configurations only under its most probable class, for the change points)
+    Ls: list[np.ndarray | None] = [None] * len(chunks)
     if fit_class_probs:
-        L_all = np.concatenate(list(run(
-            lambda item: block_class_evidence(item[1], h_std, loc, sd, settings, logcdf), chunks)))
-        pi, _ = _em_class_probs(L_all, init=h_std.class_probs)
+        Ls = list(run(lambda item: block_class_evidence(item[1], h_std, loc, sd, settings,
+                                                        logcdf), chunks))
+        pi, _ = _em_class_probs(np.concatenate(Ls), init=h_std.class_probs)
         h_std = replace(h_std, class_probs=tuple(pi))
 
     # ---- pass 2: posteriors and change points per block ------------------------------------------
@@ -1203,8 +1257,9 @@ def classify_exact(
     parts = []
     with tqdm(total=n_dyads, desc="exact engine", unit="dyad", disable=not show,
               leave=False) as bar:
-        for part in run(lambda item: block_summary(item[0], item[1], h_std, loc, sd, settings,
-                                                   credible_level, logcdf), chunks):
+        for part in run(lambda item: block_summary(item[0][0], item[0][1], h_std, loc, sd,
+                                                   settings, credible_level, logcdf, L=item[1]),
+                        list(zip(chunks, Ls))):
             parts.append(part)
             bar.update(len(part[0]))
     return assemble_result(parts, h_std, loc, sd, settings, credible_level=credible_level,
@@ -1226,33 +1281,34 @@ def _warn_eb(eb_info: dict[str, Any]) -> None:
         )
 
 
-def block_class_evidence(chunk: pd.DataFrame, h_std: ExactHyperparameters, loc: float,
+def block_class_evidence(panel: PanelArrays, h_std: ExactHyperparameters, loc: float,
                          sd: float, settings: _Settings, logcdf=_log_t_cdf) -> np.ndarray:
-    """(D, 4) class log evidences (standardised units) of the dyads in a validated chunk."""
-    stats = _prepare(chunk, loc, sd, settings)
+    """(D, 4) class log evidences (standardised units) of a block of dyads (a panel)."""
+    stats = _prepare(panel, loc, sd, settings)
     return _class_log_evidence(stats, _evidence(stats, h_std, logcdf=logcdf))
 
 
-def block_summary(ids, chunk: pd.DataFrame, h_std: ExactHyperparameters, loc: float, sd: float,
-                  settings: _Settings, credible_level: float, logcdf=_log_t_cdf):
-    """Posterior class probabilities, change points and log evidences of a chunk of dyads.
+def block_summary(ids, panel: PanelArrays, h_std: ExactHyperparameters, loc: float, sd: float,
+                  settings: _Settings, credible_level: float, logcdf=_log_t_cdf,
+                  L: np.ndarray | None = None):
+    """Posterior class probabilities, change points and log evidences of a block of dyads.
 
     Returns ``(probabilities, changepoints, log_evidence, log_marginal)`` with
-    original-unit log evidences; a pure function of the chunk (used per partition
-    by the Dask scale-out).
+    original-unit log evidences; a pure function of the block (used per partition
+    by the Dask scale-out). ``L`` are the block's class log evidences
+    (:func:`block_class_evidence`) when already computed.
     """
-    stats = _prepare(chunk, loc, sd, settings)
-    ev = _evidence(stats, h_std, keep_posterior=True, logcdf=logcdf)
-    L = _class_log_evidence(stats, ev)
+    if L is None:
+        L = block_class_evidence(panel, h_std, loc, sd, settings, logcdf)
     log_pi = np.log(np.clip(np.asarray(h_std.class_probs), 1e-300, None))
     logpost = L + log_pi
     norm = _logsumexp_rows(logpost)
     post = np.exp(logpost - norm[:, None])
     labels = np.argmax(post, axis=1)
     index = pd.Index(ids, name="dyad")
-    cp = _changepoints(stats, ev, L, labels, credible_level, sd, logcdf=logcdf)
+    cp = _changepoints(panel, loc, sd, settings, h_std, L, labels, credible_level, logcdf=logcdf)
     cp.index = index
-    shift = stats.n * math.log(sd)
+    shift = panel.n_obs * math.log(sd)
     probs = pd.DataFrame(post, index=index, columns=list(CLASSES))
     log_ev = pd.DataFrame(L - shift[:, None], index=index, columns=list(CLASSES))
     log_marginal = pd.Series(norm - shift, index=index, name="log_marginal")
