@@ -262,6 +262,7 @@ def _em_block(*blocks: np.ndarray):
 
 def _summary_table(
     part: _Part,
+    L: np.ndarray | None,
     h_std,
     loc: float,
     sd: float,
@@ -270,12 +271,19 @@ def _summary_table(
     chunk_size: int,
     use_table: bool,
 ) -> pd.DataFrame:
-    """One row per dyad: label, probabilities, change points, class log evidences, log marginal."""
+    """One row per dyad: label, probabilities, change points, class log evidences, log marginal.
+
+    ``L`` are the partition's class log evidences from the EM pass (kept on the worker),
+    or None to compute them here.
+    """
     logcdf = _logcdf(use_table)
-    parts = [
-        _exact.block_summary(ids, c, h_std, loc, sd, settings, credible_level, logcdf)
-        for ids, c in _exact._panel_chunks(part.frame, chunk_size)
-    ]
+    parts = []
+    start = 0
+    for ids, c in _exact._panel_chunks(part.frame, chunk_size):
+        block_L = None if L is None else L[start:start + len(ids)]
+        start += len(ids)
+        parts.append(_exact.block_summary(ids, c, h_std, loc, sd, settings, credible_level,
+                                          logcdf, L=block_L))
     probs = pd.concat([p[0] for p in parts])
     p = probs.to_numpy(float)
     labels = pd.Series(
@@ -950,7 +958,6 @@ def _run(
             pure=False,
         )
         blocks = _consolidate(client, _em_block, L_futs)
-        del L_futs
 
         def em_step(pi):
             nonlocal em_iterations
@@ -964,9 +971,11 @@ def _run(
 
     clock.lap("class_proportions")
     # ---- 5. posteriors and change points per partition ----------------------------------------
+    # (the EM pass's class log evidences stay on the workers and are reused here)
     tables = client.map(
         _summary_table,
         ordered_futs,
+        L_futs if fit_class_probs else [None] * len(ordered_futs),
         h_std=h_std,
         loc=loc,
         sd=sd,
@@ -978,6 +987,8 @@ def _run(
     )
     distributed.wait(tables)
     del ordered_futs, valid
+    if fit_class_probs:
+        del L_futs
     meta = client.submit(_empty_head, tables[0], pure=False).result()
     firsts = [i["first"] for i in order]
     divisions = (*firsts, order[-1]["last"])

@@ -344,3 +344,34 @@ def test_tabulated_t_cdf_is_accurate_and_gives_the_same_results():
     np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-9)
     np.testing.assert_allclose(a.changepoints, b.changepoints, atol=1e-7)
     assert b.settings["t_cdf"] == "table"
+
+
+def test_truncated_t_mixture_summaries_match_quadrature():
+    """The compiled depth summaries (mean, 5% and 95% quantiles) against scipy.stats."""
+    from scipy import integrate, optimize, stats
+
+    rng = np.random.default_rng(4)
+    D, K = 6, 7
+    w = rng.dirichlet(np.ones(K), D)
+    w[0, 3:] = 0.0                       # a row with padded (zero-weight) slots
+    w[0] /= w[0].sum()
+    loc = rng.normal(0.5, 1.0, (D, K))
+    loc[1] = -3.0                        # components with little mass above zero
+    scale = rng.uniform(0.2, 1.5, (D, K))
+    dof = rng.uniform(5.0, 40.0, D)
+    mean, lo, hi = ex._truncated_mixture_depth(w, loc, scale, dof, 0.9)
+    for d in range(D):
+        comps = [(w[d, k], stats.t(dof[d], loc[d, k], scale[d, k])) for k in range(K)
+                 if w[d, k] > 0]
+        masses = [c.sf(0.0) for _, c in comps]
+
+        def cdf(x, comps=comps, masses=masses):
+            # survival form: components with tiny mass above zero stay accurate
+            return 1.0 - sum(wk * c.sf(x) / m for (wk, c), m in zip(comps, masses))
+
+        ref_mean = sum(wk * integrate.quad(lambda x, c=c: x * c.pdf(x), 0, np.inf)[0] / m
+                       for (wk, c), m in zip(comps, masses))
+        assert mean[d] == pytest.approx(ref_mean, rel=1e-7)
+        for q, got in ((0.05, lo[d]), (0.95, hi[d])):
+            ref = optimize.brentq(lambda x, q=q: cdf(x) - q, 0.0, 200.0, xtol=1e-13)
+            assert got == pytest.approx(ref, rel=1e-7, abs=1e-9)
