@@ -167,7 +167,13 @@ def test_class_proportions_by_distributed_em(client, sessions):
     _assert_same(res, ref, atol=1e-8)
 
 
-def test_empirical_bayes_matches_in_memory_engine(client, sessions, tmp_path):
+@pytest.mark.parametrize("one_task", [True, False], ids=["one-task fit", "map-and-sum fit"])
+def test_empirical_bayes_matches_in_memory_engine(client, sessions, tmp_path, monkeypatch,
+                                                  one_task):
+    from alliancetraj import scale
+
+    if not one_task:     # force the map-and-sum objective used for large subsamples
+        monkeypatch.setattr(scale, "EB_ONE_TASK_MAX", 0)
     # The EB objective is summed per partition (float summation order differs) and L-BFGS
     # stops at its tolerance (ftol 1e-7, gtol 1e-3) on a flat optimum, so the fitted
     # hyperparameters agree to that tolerance, not to machine precision: on these 80

@@ -18,14 +18,17 @@ never collected on one machine:
    the same numbers as ``sum``/``sum of squares`` without their cancellation).
 3. **Empirical Bayes.** Every ``k``-th dyad in global sort order (at most
    ``eb_max_dyads``, as in :func:`~alliancetraj.models.exact.classify_exact`) is
-   picked on its own partition; its sufficient statistics stay on the worker
-   that holds the partition. Each L-BFGS evaluation maps
-   :func:`~alliancetraj.models.exact.eb_partial` over those statistics and sums
-   the returned ``(loglik, gradient, responsibilities)`` triples: the objective
-   is additive over dyads, so this is the in-memory objective up to the order of
-   floating-point summation.
+   picked on its own partition, and its sufficient statistics are reduced to one
+   block per worker. Large subsamples (over ``EB_ONE_TASK_MAX`` dyads) stay there:
+   each L-BFGS evaluation maps :func:`~alliancetraj.models.exact.eb_partial` over
+   the blocks and sums the returned ``(loglik, gradient, responsibilities)``
+   triples (the objective is additive over dyads, so this is the in-memory
+   objective up to the order of floating-point summation). Small ones (the
+   default, 400 dyads) are fitted in one task on a worker, which spares the
+   scheduler round trip of each of the ~100 evaluations.
 4. **Class proportions.** The per-dyad class log evidences stay on the workers
-   (consolidated into one block per worker); every EM iteration is a map of
+   (consolidated into one block per worker) and are reused by step 5; every EM
+   iteration is a map of
    :func:`~alliancetraj.models.exact._em_terms` over the blocks and a sum of the
    returned ``(loglik, responsibilities)``.
 5. **Posteriors.** :func:`~alliancetraj.models.exact.block_summary` runs per
@@ -841,7 +844,31 @@ def _eb_objective(client, ordered_futs, order, n_dyads, eb_max_dyads, loc, sd, s
         pieces = client.gather(client.map(_eb_group, groups, theta=theta, pi=pi, pure=False))
         return (sum(p[0] for p in pieces), sum(p[1] for p in pieces), sum(p[2] for p in pieces))
 
+    evaluate.groups = groups      # the consolidated statistics, for :func:`_fit_eb_one_task`
     return evaluate, start, len(range(0, n_dyads, step))
+
+
+#: Subsamples up to this many dyads are fitted in one task (see :func:`_fit_eb_one_task`).
+EB_ONE_TASK_MAX = 5000
+
+
+def _fit_eb_task(*groups: list, start, n_dyads: int, fit_class_probs: bool, max_iter: int):
+    stats = [s for g in groups for s in g]
+    return _exact._fit_eb(lambda theta, pi: _exact.eb_partial(stats, theta, pi), start,
+                          n_dyads=n_dyads, fit_class_probs=fit_class_probs, max_iter=max_iter)
+
+
+def _fit_eb_one_task(client, evaluate, start, *, n_dyads, fit_class_probs, max_iter):
+    """Run the whole empirical-Bayes optimisation in one task on a worker.
+
+    The subsample's per-partition statistics were already reduced to one block per
+    worker; for a small subsample (the default is 400 dyads) moving those blocks to
+    one worker costs less than the scheduler round trip of every L-BFGS evaluation
+    of the map-and-sum objective (about 100 evaluations).
+    """
+    return client.submit(_fit_eb_task, *evaluate.groups, start=start, n_dyads=n_dyads,
+                         fit_class_probs=fit_class_probs, max_iter=max_iter,
+                         pure=False).result()
 
 
 def _run(
@@ -931,9 +958,14 @@ def _run(
         evaluate, start, n_sub = _eb_objective(
             client, ordered_futs, order, n_dyads, eb_max_dyads, loc, sd, settings
         )
-        h_std, eb_info = _exact._fit_eb(
-            evaluate, start, n_dyads=n_sub, fit_class_probs=fit_class_probs, max_iter=eb_max_iter
-        )
+        if n_sub <= EB_ONE_TASK_MAX:
+            h_std, eb_info = _fit_eb_one_task(client, evaluate, start, n_dyads=n_sub,
+                                              fit_class_probs=fit_class_probs,
+                                              max_iter=eb_max_iter)
+        else:
+            h_std, eb_info = _exact._fit_eb(evaluate, start, n_dyads=n_sub,
+                                            fit_class_probs=fit_class_probs,
+                                            max_iter=eb_max_iter)
         eb_info["eb_n_dyads"] = n_sub
         del evaluate
         _exact._warn_eb(eb_info)

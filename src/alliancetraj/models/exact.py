@@ -107,6 +107,18 @@ repair sessions with the bounds of their 90% highest-probability credible sets,
 the posterior mean depth (a mixture of truncated Student-t means) with an
 equal-tailed 90% interval, and for ``u_shaped`` the posterior mode of the
 minimum's session.
+
+Computation
+-----------
+Dyads are processed in blocks of ``chunk_size`` by up to two threads (BLAS is held
+to one thread meanwhile). Pass 1 computes every dyad's four class evidences (kept,
+32 bytes a dyad) and EM on them gives the class proportions; pass 2 evaluates each
+dyad's configurations again only under its most probable class, for the change
+points. Student-t log CDFs are read from per-dof cubic tables (absolute error below
+1e-9) by a compiled kernel (numba, installed with PyMC) in the empirical-Bayes fit
+and, from 2,000 dyads on, in the class evidences; the depth mean and quantiles of
+the truncated-t mixtures are solved per dyad by a compiled safeguarded Halley
+iteration (:mod:`alliancetraj.models._kernels`).
 """
 
 from __future__ import annotations
