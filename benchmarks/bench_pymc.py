@@ -2,7 +2,7 @@
 
 Times compilation and sampling separately, for a ladder of cohort sizes, and records
 the machine load (the development machine is shared). Writes
-``benchmarks/results/pymc_bench.csv`` and ``pymc_bench.md``.
+``benchmarks/results/pymc_bench.csv``, ``.json`` and ``.md``.
 
     nice python benchmarks/bench_pymc.py                       # 500 dyads x 20 sessions, 4 x 1000
     nice python benchmarks/bench_pymc.py --dyads 50 100 --draws 300 --tune 300
@@ -12,6 +12,7 @@ the machine load (the development machine is shared). Writes
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -70,10 +71,16 @@ def run(n_dyads: int, n_sessions: int, chains: int, draws: int, tune: int, seed:
         "n_dyads": n_dyads, "n_sessions": n_sessions, "chains": chains, "draws": draws,
         "tune": tune, "sampler": d.get("sampler"), "wall_s": wall,
         "compile_s": d.get("compile_seconds"), "sampling_s": d.get("sampling_seconds"),
+        "dyad_posterior_s": d.get("dyad_posterior_seconds"),
+        "mean_tree_size": d.get("mean_tree_size"),
         "divergences": d.get("divergences"), "r_hat_max": d.get("r_hat_max"),
         "ess_bulk_min": d.get("ess_bulk_min"), "ess_tail_min": d.get("ess_tail_min"),
+        "other_s": wall - sum(d.get(k) or 0.0 for k in (
+            "compile_seconds", "sampling_seconds", "dyad_posterior_seconds")),
         "accuracy": float(np.mean(res.labels.astype(str).to_numpy() == truth)),
-        "sampler_warning": bool(caught), "load_avg_start": load0,
+        # only the package's own SamplerWarning (record=True also catches unrelated warnings)
+        "sampler_warning": any(issubclass(w.category, SamplerWarning) for w in caught),
+        "load_avg_start": load0,
         "load_avg_end": os.getloadavg()[0], "cpus": os.cpu_count(),
     }
 
@@ -164,7 +171,7 @@ def main(argv=None) -> None:
             coverage=("covered", "mean"), n=("covered", "size"), truth=("truth", "first"),
             mean_estimate=("mean", "mean"), mean_width=("high", "mean"))
         summ["mean_width"] = summ["mean_width"] - df.groupby("parameter", sort=False)["low"].mean()
-        cmd = "nice python " + " ".join(["benchmarks/bench_pymc.py", *(argv or sys.argv[1:])])
+        cmd = _command(argv)
         overall = df["covered"].mean()
         (RESULTS / f"{stem}.md").write_text(
             f"# Coverage of 90% posterior intervals (PyMC mixture)\n\nCommand: `{cmd}`\n\n"
@@ -186,12 +193,22 @@ def main(argv=None) -> None:
     if args.tag:
         stem += f"_{args.tag}"
     df.to_csv(RESULTS / f"{stem}.csv", index=False)
-    cmd = "nice python " + " ".join(["benchmarks/bench_pymc.py", *(argv or sys.argv[1:])])
+    cmd = _command(argv)
+    (RESULTS / f"{stem}.json").write_text(json.dumps(
+        {"command": cmd, "cpus": os.cpu_count(), "rows": df.to_dict(orient="records")},
+        indent=2, default=str) + "\n")
     (RESULTS / f"{stem}.md").write_text(
         f"# PyMC mixture benchmark\n\nCommand: `{cmd}`\n\n" + df.to_markdown(index=False)
         + "\n" if _has_tabulate() else f"# PyMC mixture benchmark\n\nCommand: `{cmd}`\n\n"
         + df.to_string(index=False) + "\n")
-    print(f"wrote {RESULTS / stem}.csv/.md  ({cmd})")
+    print(f"wrote {RESULTS / stem}.csv/.json/.md  ({cmd})")
+
+
+def _command(argv) -> str:
+    """The command line that made the figures (``nice`` when the process was niced)."""
+    prefix = "nice " if os.nice(0) > 0 else ""
+    return prefix + " ".join([".venv/bin/python", "benchmarks/bench_pymc.py",
+                              *(argv or sys.argv[1:])])
 
 
 def _has_tabulate() -> bool:

@@ -11,16 +11,15 @@ configuration), the data moments :math:`X^\top X`, :math:`X^\top y`,
 dyad x session grid (configurations are shared across dyads; a mask marks the
 admissible ones for each dyad).
 
-:func:`config_log_evidence` writes the evidence once for two array back ends:
-numpy (fixed hyperparameters, reference values) and PyTensor (hyperparameters are
-random variables of the cohort model). The only special function, the log
-Student-t CDF of the truncation terms, is evaluated exactly with SciPy in numpy and
-by a precomputed cubic-Hermite table in PyTensor (:class:`LogTCdfTable`; the
-degrees of freedom are fixed per dyad because the noise shape is fixed), which is
-accurate to about 1e-9 and costs a few flops per configuration, against about
-2 microseconds for PyTensor's incomplete-beta function and its gradient.
+:func:`config_log_evidence` is the numpy reference of the evidence (fixed
+hyperparameters; the log Student-t CDF of the truncation terms exactly, with SciPy).
+The cohort model evaluates the same quantities, and their gradient, in one fused
+numba kernel (:mod:`alliancetraj.models.pymc_kernel`), which reads the log Student-t
+CDF from a precomputed cubic-Hermite table (:class:`LogTCdfTable`; the degrees of
+freedom are fixed per dyad because the noise shape is fixed), accurate to about
+1e-10.
 
-Nothing here imports PyMC; PyTensor is imported inside the functions that need it.
+Nothing here imports PyMC or PyTensor.
 """
 
 from __future__ import annotations
@@ -194,36 +193,51 @@ def log_t_cdf_numpy(z, dof):
 
 
 class LogTCdfTable:
-    """Cubic-Hermite table of ``log T_nu(z)`` for a few fixed degrees of freedom.
+    """Cubic-Hermite tables of ``log T_nu(z)`` for a few fixed degrees of freedom.
 
-    The abscissa is ``u = asinh(z)``: the lower tail ``log T ~ -nu log|z|`` is then
-    asymptotically linear and is extrapolated linearly below the grid; above it
-    ``log T`` is 0 to double precision.
+    Two pieces, each a uniform grid holding the value and the derivative (so that the
+    interpolant is C1 and its derivative in ``z`` is cheap): an inner one uniform in
+    ``z`` on ``[-z_inner, z_inner]``, where nearly all arguments fall (no
+    transcendental function needed to locate them), and an outer one uniform in
+    ``u = asinh(z)`` up to ``|z| = z_range``. In ``u`` the lower tail
+    ``log T ~ -nu log|z|`` is asymptotically linear and is extrapolated linearly below
+    the grid; above it ``log T`` is 0 to double precision. Accurate to about 1e-10
+    (see ``tests/models/test_pymc_mixture.py``).
 
     Parameters
     ----------
     dofs : array
         Distinct degrees of freedom (one table row each).
-    z_range : float
-        The table spans ``z`` in ``[-z_range, z_range]``.
-    step : float
-        Grid step in ``u``.
+    z_inner, inner_step : float
+        Extent and step of the inner grid (in ``z``).
+    z_range, step : float
+        Extent of the outer grid (in ``z``) and its step (in ``u``).
+
+    Attributes
+    ----------
+    inner, outer : (R, N, 2) arrays
+        Value and derivative times the grid step at each node (``outer`` in ``u``).
+    grid : (4,) array
+        ``z_inner``, ``inner_step``, ``u0`` (the first outer node) and ``step``.
     """
 
-    def __init__(self, dofs, *, z_range: float = 1e4, step: float = 0.004):
+    def __init__(self, dofs, *, z_inner: float = 16.0, inner_step: float = 0.005,
+                 z_range: float = 1e4, step: float = 0.004):
         self.dofs = np.asarray(dofs, dtype=float)
-        self.u0 = -math.asinh(z_range)
-        self.step = float(step)
-        self.size = math.ceil(2 * math.asinh(z_range) / step) + 1
-        u = self.u0 + self.step * np.arange(self.size)
-        z = np.sinh(u)
-        logc = log_t_cdf_numpy(z[None, :], self.dofs[:, None])
-        logpdf = (special.gammaln(0.5 * (self.dofs[:, None] + 1)) - special.gammaln(0.5 * self.dofs[:, None])
-                  - 0.5 * np.log(np.pi * self.dofs[:, None])
-                  - 0.5 * (self.dofs[:, None] + 1) * np.log1p(z[None, :] ** 2 / self.dofs[:, None]))
-        deriv = np.exp(logpdf - logc) * np.cosh(u)[None, :]  # d log T / du
-        self.values = logc
-        self.derivs = deriv * self.step  # scaled for the unit-interval Hermite basis
+        u0 = -math.asinh(z_range)
+        z_in = inner_step * np.arange(round(2 * z_inner / inner_step) + 1) - z_inner
+        u_out = u0 + step * np.arange(math.ceil(-2 * u0 / step) + 1)
+        self.inner = self._nodes(z_in, np.ones_like(z_in) * inner_step)
+        self.outer = self._nodes(np.sinh(u_out), np.cosh(u_out) * step)
+        self.grid = np.array([z_inner, inner_step, u0, step])
+
+    def _nodes(self, z: np.ndarray, dz: np.ndarray) -> np.ndarray:
+        """(R, N, 2) value and derivative (times the grid step, ``dz`` per node) at ``z``."""
+        nu = self.dofs[:, None]
+        logc = log_t_cdf_numpy(z[None, :], nu)
+        logpdf = (special.gammaln(0.5 * (nu + 1)) - special.gammaln(0.5 * nu)
+                  - 0.5 * np.log(np.pi * nu) - 0.5 * (nu + 1) * np.log1p(z[None, :] ** 2 / nu))
+        return np.stack([logc, np.exp(logpdf - logc) * dz[None, :]], axis=-1)
 
     def row(self, dof) -> np.ndarray:
         """Row index of each requested dof (must be in the table)."""
@@ -234,78 +248,52 @@ class LogTCdfTable:
             raise ValueError("degrees of freedom not in the table")
         return idx
 
-    def __call__(self, z, row, xp: Any = np):
+    def __call__(self, z, row) -> np.ndarray:
         """``log T(z)`` for z (any shape) and integer table rows broadcastable to it."""
-        flat_v = self.values.ravel()
-        flat_d = self.derivs.ravel()
-        if xp is not np:
-            flat_v = xp.constant(flat_v)
-            flat_d = xp.constant(flat_d)
-        pos = (xp.arcsinh(z) - self.u0) / self.step
-        top = self.size - 1
-        pos_c = xp.clip(pos, 0.0, top - 1e-9)
-        i = xp.floor(pos_c)
-        s = pos_c - i
-        i = i.astype("int64") if xp is np else xp.cast(i, "int64")
-        k = row * self.size + i
-        if xp is np:
-            f0, f1, d0, d1 = flat_v[k], flat_v[k + 1], flat_d[k], flat_d[k + 1]
-        else:  # 1-d gathers (AdvancedSubtensor1 has a C implementation)
-            kf = k.flatten()
-            f0, f1, d0, d1 = (a[j].reshape(k.shape) for a, j in
-                              ((flat_v, kf), (flat_v, kf + 1), (flat_d, kf), (flat_d, kf + 1)))
+        z, row = np.broadcast_arrays(np.asarray(z, dtype=float), np.asarray(row))
+        z_inner, inner_step, u0, step = self.grid
+        inside = np.abs(z) <= z_inner
+        u = np.arcsinh(z)
+        pos = np.where(inside, (z + z_inner) / inner_step, (u - u0) / step)
+        out = np.where(inside, self._hermite(self.inner, row, pos),
+                       self._hermite(self.outer, row, pos))
+        tail = self.outer[row, 0, 0] + self.outer[row, 0, 1] * pos  # linear in u
+        return np.where(~inside & (pos < 0), tail, out)
+
+    @staticmethod
+    def _hermite(tab: np.ndarray, row: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        top = tab.shape[1] - 1
+        pc = np.clip(pos, 0.0, top - 1e-9)
+        i = np.floor(pc).astype(np.int64)
+        s = pc - i
+        f0, d0, f1, d1 = tab[row, i, 0], tab[row, i, 1], tab[row, i + 1, 0], tab[row, i + 1, 1]
         s2 = s * s
         s3 = s2 * s
-        inside = ((2 * s3 - 3 * s2 + 1) * f0 + (s3 - 2 * s2 + s) * d0
-                  + (3 * s2 - 2 * s3) * f1 + (s3 - s2) * d1)
-        base = row * self.size
-        below = flat_v[base] + flat_d[base] * pos  # linear tail (pos < 0)
-        return xp.where(pos < 0, below, inside)
+        return ((2 * s3 - 3 * s2 + 1) * f0 + (s3 - 2 * s2 + s) * d0
+                + (3 * s2 - 2 * s3) * f1 + (s3 - s2) * d1)
 
 
 # ================================================================================== evidence
-class _Numpy:
-    """numpy back end of :func:`config_log_evidence`."""
-
-    log, sqrt = staticmethod(np.log), staticmethod(np.sqrt)
-    where = staticmethod(np.where)
-
-    @staticmethod
-    def log_t_post(z, dof, row):
-        return log_t_cdf_numpy(z, dof)
-
-    @staticmethod
-    def log_t_prior(z, dof):
-        return log_t_cdf_numpy(z, dof)
-
-
-def config_log_evidence(stats: CohortStats, h: dict[str, Any], backend: Any = None
-                        ) -> dict[str, Any]:
+def config_log_evidence(stats: CohortStats, h: dict[str, Any]) -> dict[str, Any]:
     r"""Log evidence of every (dyad, configuration), standardised units.
 
     Parameters
     ----------
     stats : CohortStats
     h : dict
-        Hyperparameters on the standardised scale: ``noise_shape`` (a float), and
+        Hyperparameters on the standardised scale (floats): ``noise_shape``,
         ``noise_scale``, ``level_mean``, ``level_var``, ``slope_mean``, ``slope_var``,
-        ``depth_mean``, ``depth_var``, ``amplitude_mean``, ``amplitude_var`` (floats or
-        PyTensor scalars).
-    backend : object, optional
-        Array back end (numpy by default; the PyTensor one is built by
-        :func:`pytensor_backend`).
+        ``depth_mean``, ``depth_var``, ``amplitude_mean``, ``amplitude_var``.
 
     Returns
     -------
     dict
         ``"linear"`` (D,), ``"u_shaped"`` (D, W), ``"v_shaped"`` (D, Kv),
         ``"unrepaired_rupture"`` (D, Ku): log evidence **including** the uniform
-        configuration prior, ``-inf`` (numpy) or a large negative number (PyTensor)
-        where inadmissible; plus ``"post"``: the location and scale of the
+        configuration prior, ``-inf`` where inadmissible; plus ``"post"``: the location and scale of the
         constrained coefficient's Student-t posterior per configuration.
     """
-    be = backend if backend is not None else _Numpy()
-    log, sqrt, where = be.log, be.sqrt, be.where
+    log, sqrt, where = np.log, np.sqrt, np.where
     a0 = float(h["noise_shape"])
     b0 = h["noise_scale"]
     n = stats.n
@@ -313,7 +301,7 @@ def config_log_evidence(stats: CohortStats, h: dict[str, Any], backend: Any = No
     dof = 2.0 * an
     base = -0.5 * n * _LOG2PI + a0 * log(b0) + special.gammaln(an) - special.gammaln(a0)
     lcp = stats.log_config_prior
-    masked = -np.inf if be.__class__ is _Numpy else NEG
+    masked = -np.inf
 
     ma, va, mb, vb = h["level_mean"], h["level_var"], h["slope_mean"], h["slope_var"]
     # trend block [1, x], shared by linear and the rupture classes
@@ -332,7 +320,7 @@ def config_log_evidence(stats: CohortStats, h: dict[str, Any], backend: Any = No
     out["linear"] = base - 0.5 * (log(va) + log(vb)) - 0.5 * log(detA) - an * log(bn)
 
     md, vd = h["depth_mean"], h["depth_var"]
-    trunc0 = be.log_t_prior(md / sqrt(b0 / a0 * vd), 2.0 * a0)
+    trunc0 = log_t_cdf_numpy(md / sqrt(b0 / a0 * vd), 2.0 * a0)
     col = lambda a: a[:, None]  # noqa: E731
     for key, nd, xd, yd, ok, j in (
         ("v_shaped", stats.v_nd, stats.v_xd, stats.v_yd, stats.v_ok, 1),
@@ -349,13 +337,13 @@ def config_log_evidence(stats: CohortStats, h: dict[str, Any], backend: Any = No
         scale_c = sqrt(bn_c / col(an) / schur)
         val = (col(base) - 0.5 * (log(va) + log(vb) + log(vd))
                - 0.5 * (col(log(detA)) + log(schur)) - col(an) * log(bn_c)
-               + be.log_t_post(loc_c / scale_c, col(dof), "rows") - trunc0 + col(lcp[:, j]))
+               + log_t_cdf_numpy(loc_c / scale_c, col(dof)) - trunc0 + col(lcp[:, j]))
         out[key] = where(ok, val, masked)
         out["post"][key] = (loc_c, scale_c)
         out["post_bn"][key] = bn_c
 
     mc, vc = h["amplitude_mean"], h["amplitude_var"]
-    trunc0u = be.log_t_prior(mc / sqrt(b0 / a0 * vc), 2.0 * a0)
+    trunc0u = log_t_cdf_numpy(mc / sqrt(b0 / a0 * vc), 2.0 * a0)
     L11 = col(n) + 1.0 / va
     L12 = stats.u_sz
     L22 = stats.u_szz + 1.0 / vc
@@ -367,7 +355,7 @@ def config_log_evidence(stats: CohortStats, h: dict[str, Any], backend: Any = No
     loc_u = (L11 * f2 - L12 * f1) / det
     scale_u = sqrt(bn_u / col(an) * L11 / det)
     val = (col(base) - 0.5 * (log(va) + log(vc)) - 0.5 * log(det) - col(an) * log(bn_u)
-           + be.log_t_post(loc_u / scale_u, col(dof), "rows") - trunc0u + col(lcp[:, 0]))
+           + log_t_cdf_numpy(loc_u / scale_u, col(dof)) - trunc0u + col(lcp[:, 0]))
     out["u_shaped"] = where(stats.u_ok, val, masked)
     out["post"]["u_shaped"] = (loc_u, scale_u)
     out["post_bn"]["u_shaped"] = bn_u
@@ -387,37 +375,6 @@ def class_log_evidence(ev: dict[str, Any]) -> np.ndarray:
     """(D, 4) ``log p(y | class)`` from :func:`config_log_evidence` (numpy)."""
     return np.stack([ev["linear"], _lse_rows(ev["u_shaped"]), _lse_rows(ev["v_shaped"]),
                      _lse_rows(ev["unrepaired_rupture"])], axis=1)
-
-
-def pytensor_backend(stats: CohortStats, noise_shape: float, table: LogTCdfTable | None = None):
-    """PyTensor back end of :func:`config_log_evidence` (imports PyTensor)."""
-    import pytensor.tensor as pt
-
-    dof = 2.0 * noise_shape + stats.n
-    if table is None:
-        table = LogTCdfTable(np.unique(dof))
-    rows = table.row(dof)[:, None]
-
-    class _PT:
-        log, sqrt, where = staticmethod(pt.log), staticmethod(pt.sqrt), staticmethod(pt.where)
-
-        @staticmethod
-        def log_t_post(z, _dof, _rows):
-            return table(z, rows, xp=_PTX)
-
-        @staticmethod
-        def log_t_prior(z, d):
-            # scalar, once per class: PyTensor's incomplete beta (gradient w.r.t. z only)
-            x = d / (d + z * z)
-            tail = pt.log(0.5) + pt.log(pt.betainc(0.5 * d, 0.5, x))
-            return pt.switch(pt.lt(z, 0), tail, pt.log1p(-0.5 * pt.betainc(0.5 * d, 0.5, x)))
-
-    class _PTX:
-        arcsinh, clip = staticmethod(pt.arcsinh), staticmethod(pt.clip)
-        floor, where = staticmethod(pt.floor), staticmethod(pt.where)
-        cast, constant = staticmethod(pt.cast), staticmethod(pt.constant)
-
-    return _PT(), table
 
 
 # ================================================================= prior-predictive sampler

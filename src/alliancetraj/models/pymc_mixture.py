@@ -34,11 +34,14 @@ probabilities :math:`P(k \mid y_i, \phi^{(s)})` and
 is the posterior (lower Monte Carlo error than averaging sampled indicators).
 The data enter only through per-(dyad, configuration) moments precomputed in numpy
 (:mod:`alliancetraj.models.pymc_design`); dyads with different session patterns
-share one configuration grid with a mask.
+share one configuration grid with a mask. The class evidences and their gradient
+are one PyTensor Op, a fused numba kernel with closed-form derivatives
+(:mod:`alliancetraj.models.pymc_kernel`): one pass over the (dyad, configuration)
+pairs per gradient, with the score-free algebra done once per session pattern.
 
 The Student-t CDF needs a gradient only in its argument when the degrees of freedom
 :math:`2\alpha + n_i` are fixed, and is then read from a precomputed cubic-Hermite
-table (about 1e-9 accurate); a random :math:`\alpha` would need the derivative of
+table (about 1e-10 accurate); a random :math:`\alpha` would need the derivative of
 the incomplete beta function in its parameters for every configuration, about 100
 times the cost of the rest of the model. That is why the noise shape is fixed.
 
@@ -73,6 +76,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -311,10 +315,14 @@ def build_cohort_model(
         Free variables: the non-fixed hyperparameters (``class_probs`` Dirichlet on the
         included classes) and, with an outcome, ``outcome_intercept``,
         ``class_effect`` (dims ``effect``), ``covariate_effect`` and ``outcome_sigma``.
-        Deterministics: ``class_prob`` and ``dyad_loglik``.
+        Deterministics: ``class_prob`` and ``dyad_loglik`` (``classify_pymc`` does
+        not store them while sampling but evaluates them for every draw afterwards,
+        which is cheaper).
     """
     import pymc as pm
     import pytensor.tensor as pt
+
+    from . import pymc_kernel as pk
 
     fixed = dict(fixed or {})
     stats = data.stats
@@ -349,20 +357,10 @@ def build_cohort_model(
         mask_cls[idx] = True
         log_pi = pt.where(mask_cls, log_pi, pdz.NEG)
 
-        be, _ = pdz.pytensor_backend(stats, data.noise_shape)
         if mutable_scores:
             stats = replace(stats, **{k: pm.Data(k, getattr(stats, k)) for k in SCORE_MOMENTS})
-        ev = pdz.config_log_evidence(stats, h, backend=be)
-
-        def lse(a, ok):
-            if a.type.shape[1] == 0 if a.type.shape[1] is not None else False:
-                return pt.full((len(stats.n),), pdz.NEG)
-            out = pt.logsumexp(a, axis=1)
-            return pt.where(ok.any(1), out, pdz.NEG)
-
-        L = pt.stack([ev["linear"], lse(ev["u_shaped"], stats.u_ok),
-                      lse(ev["v_shaped"], stats.v_ok),
-                      lse(ev["unrepaired_rupture"], stats.un_ok)], axis=1)
+        # (D, 4) log p(y_i | class, hyperparameters): one fused numba kernel (value + gradient)
+        L = pk.class_log_evidence_pt(stats, h, data.noise_shape)
         joint = L + log_pi[None, :]
         if data.outcome is not None:
             o = data.outcome
@@ -411,8 +409,9 @@ def _resolve_sampler(sampler: str | None) -> str:
 
 
 def _sample(model, *, sampler: str, draws: int, tune: int, chains: int, seed: int,
-            progress: bool, cores: int | None) -> tuple[Any, dict[str, float]]:
-    """Run the sampler; return (InferenceData, timings)."""
+            progress: bool, cores: int | None, var_names: Sequence[str] | None = None
+            ) -> tuple[Any, dict[str, float]]:
+    """Run the sampler, storing ``var_names`` (all when None); return (InferenceData, timings)."""
     import pymc as pm
 
     timings: dict[str, float] = {}
@@ -420,7 +419,12 @@ def _sample(model, *, sampler: str, draws: int, tune: int, chains: int, seed: in
         import nutpie
 
         t0 = time.perf_counter()
-        compiled = nutpie.compile_pymc_model(model, backend="numba")
+        from .pymc_nutpie import compile_pymc_model_c, has_pyfunc
+
+        if has_pyfunc():  # PyTensor's C back end: seconds to compile, not minutes
+            compiled = compile_pymc_model_c(model, var_names=var_names)
+        else:  # a nutpie without ``compiled_pyfunc.from_pyfunc``
+            compiled = nutpie.compile_pymc_model(model, backend="numba", var_names=var_names)
         timings["compile_seconds"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         kw = {"cores": cores} if cores is not None else {}
@@ -430,9 +434,12 @@ def _sample(model, *, sampler: str, draws: int, tune: int, chains: int, seed: in
         return idata, timings
     t0 = time.perf_counter()
     kw = {"nuts_sampler": "numpyro"} if sampler == "numpyro" else {}
+    if cores is None and sampler == "pymc":
+        # PyMC's default assumes half the CPUs are hyperthreads (one process on 2 cores)
+        cores = max(1, min(chains, os.cpu_count() or 1))
     idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=cores, random_seed=seed,
                       progressbar=progress, model=model, compute_convergence_checks=False,
-                      **kw)
+                      var_names=None if var_names is None else list(var_names), **kw)
     # PyMC compiles inside sample(): reported together with sampling
     timings["sampling_seconds"] = time.perf_counter() - t0
     return idata, timings
@@ -473,6 +480,10 @@ def _diagnostics(idata, var_names: list[str]) -> dict[str, Any]:
         out["divergences"] = int(np.asarray(ss["diverging"]).sum())
     else:
         out["divergences"] = None
+    for key in ("n_steps", "tree_size"):  # nutpie, PyMC: gradient evaluations per draw
+        if ss is not None and key in ss:
+            out["mean_tree_size"] = float(np.asarray(ss[key]).mean())
+            break
     return out
 
 
@@ -701,7 +712,11 @@ def classify_pymc(
     draws, tune, chains : int, default 1000, 1000, 4
         Posterior draws and tuning steps per chain, number of chains.
     sampler : {"nutpie", "pymc", "numpyro"}, optional
-        Default: nutpie when installed, PyMC's own NUTS otherwise.
+        Default: nutpie when installed, PyMC's own NUTS otherwise. nutpie samples the
+        model compiled by PyTensor's C back end (seconds; see
+        :mod:`alliancetraj.models.pymc_nutpie`), one chain per thread; PyMC runs
+        ``min(chains, CPUs)`` chain processes unless ``cores`` is given. nutpie's
+        adaptation needs about half the gradient evaluations of PyMC's here.
     seed : int or numpy Generator, optional
         The only source of randomness.
     progress : bool, default True
@@ -800,9 +815,13 @@ def classify_pymc(
     if not free:
         return _fixed_result(data, fixed, settings, credible_level, rng)
 
+    # the sampler stores the population parameters only; per-dyad quantities follow below
+    keep = free + [d.name for d in pm_model.deterministics if d.name == "class_probs"]
     idata, timings = _sample(pm_model, sampler=sampler, draws=draws, tune=tune, chains=chains,
-                             seed=seed_int, progress=progress, cores=cores)
-    idata = _tidy_idata(idata, data)
+                             seed=seed_int, progress=progress, cores=cores, var_names=keep)
+    t0 = time.perf_counter()
+    idata = _tidy_idata(idata, data, fixed, classes)
+    timings["dyad_posterior_seconds"] = time.perf_counter() - t0
     sampled = [v for v in free if v in idata.posterior]
     if "class_probs_included" in sampled:
         sampled = [v for v in sampled if v != "class_probs_included"] + ["class_probs"]
@@ -848,18 +867,72 @@ def _posterior_hyper(hdraws: dict[str, np.ndarray], data: CohortData) -> dict[st
     return hyper
 
 
-def _tidy_idata(idata, data: CohortData):
-    """Add the per-dyad log-likelihood group (for LOO) and score-scale attrs."""
+def _tidy_idata(idata, data: CohortData, fixed: Mapping[str, Any], classes: Sequence[str]):
+    """Add the per-dyad posteriors, the log-likelihood group (for LOO) and score-scale attrs.
+
+    ``class_prob`` (``P(class | y_i, phi)``) and ``dyad_loglik`` (``log p(y_i | phi)``,
+    standardised scores) are the model's deterministics, evaluated for every draw
+    after sampling with the model's own kernel rather than inside the sampler.
+    """
+    import xarray as xr
+
     from .. import __version__
 
-    if "dyad_loglik" in idata.posterior:
-        ll = idata.posterior["dyad_loglik"] - float(np.log(data.sd)) * xr_dyad_n(idata, data)
-        idata.add_groups(log_likelihood=ll.to_dataset(name="trajectory"))
+    post = idata.posterior
+    shape = (post.sizes["chain"], post.sizes["draw"])
+    class_prob, dyad_ll = _dyad_class_draws(idata, data, fixed, classes)
+    coords = {"chain": post["chain"].to_numpy(), "draw": post["draw"].to_numpy(),
+              "dyad": np.asarray(data.dyads), "class": list(CLASSES)}
+    idata.posterior = post.assign(
+        class_prob=xr.DataArray(class_prob.reshape(*shape, *class_prob.shape[1:]),
+                                dims=("chain", "draw", "dyad", "class"), coords=coords),
+        dyad_loglik=xr.DataArray(dyad_ll.reshape(*shape, -1), dims=("chain", "draw", "dyad"),
+                                 coords={k: coords[k] for k in ("chain", "draw", "dyad")}))
+    ll = idata.posterior["dyad_loglik"] - float(np.log(data.sd)) * xr_dyad_n(idata, data)
+    idata.add_groups(log_likelihood=ll.to_dataset(name="trajectory"))
     idata.posterior.attrs.update(
         {"method": "pymc", "alliancetraj_version": __version__, "score_loc": data.loc,
          "score_sd": data.sd, "noise_shape": data.noise_shape,
          "note": "hyperparameters in the posterior are on the standardised score scale"})
     return idata
+
+
+def _dyad_class_draws(idata, data: CohortData, fixed: Mapping[str, Any],
+                      classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per draw ``P(class | y_i, phi)`` (S, D, 4) and ``log p(y_i | phi)`` (S, D).
+
+    The same expressions as the ``class_prob`` and ``dyad_loglik`` deterministics of
+    :func:`build_cohort_model` (trajectory evidence from the model's kernel, class
+    prior and, with an outcome, the outcome likelihood), in numpy.
+    """
+    from . import pymc_kernel as pk
+
+    post = idata.posterior
+    hd = _hyper_draws(idata, data, fixed)
+    L = pk.class_log_evidence_draws(data.stats, data.noise_shape, hd)
+    S = L.shape[0]
+    if "class_probs" in fixed:
+        pi = np.broadcast_to(np.asarray(fixed["class_probs"], dtype=float), (S, _K))
+    else:
+        pi = post["class_probs"].to_numpy().reshape(S, _K)
+    log_pi = np.log(np.maximum(pi, 1e-300))
+    log_pi[:, [c not in classes for c in CLASSES]] = pdz.NEG
+    joint = L + log_pi[:, None, :]
+    if data.outcome is not None:
+        o = data.outcome
+        flat = {v: post[v].to_numpy().reshape(S, -1) for v in
+                ("outcome_intercept", "class_effect", "outcome_sigma")}
+        mu = flat["outcome_intercept"][:, :, None] + np.concatenate(
+            [np.zeros((S, 1)), flat["class_effect"]], axis=1)[:, None, :]     # (S, 1, 4)
+        if o["X"].shape[1]:
+            beta = post["covariate_effect"].to_numpy().reshape(S, -1)
+            mu = mu + (beta @ o["X"].T)[:, :, None]                            # (S, D, 4)
+        sig = flat["outcome_sigma"][:, :, None]
+        ll_out = (-0.5 * ((o["y"][None, :, None] - mu) / sig) ** 2 - np.log(sig)
+                  - 0.5 * math.log(2 * math.pi))
+        joint = joint + np.where(o["observed"][None, :, None], ll_out, 0.0)
+    dyad_ll = special.logsumexp(joint, axis=2)
+    return np.exp(joint - dyad_ll[:, :, None]), dyad_ll
 
 
 def xr_dyad_n(idata, data: CohortData):
