@@ -214,7 +214,7 @@ def test_distributed_eb_objective_is_the_in_memory_objective(client, sessions):
     futures, infos = scale._validated(dd, client, ddf, "dyad", "session", "score", None, False)
     order = scale._ordered(infos)
     futs = [futures[i["index"]] for i in order]
-    evaluate, start, n_sub = scale._eb_objective(
+    evaluate, start, n_sub, _ = scale._eb_objective(
         client, futs, order, len(dyads), 50, loc, sd, settings
     )
     assert n_sub == len(dyads[::step])

@@ -247,13 +247,13 @@ def validate_sessions(
             "strings or integers as dyad ids."
         ) from exc
     try:
-        rank_of_code = np.empty(len(uniques), dtype=np.int64)
-        rank_of_code[np.argsort(np.asarray(uniques), kind="stable")] = np.arange(len(uniques))
+        id_order = np.argsort(np.asarray(uniques), kind="stable")
     except TypeError:
         # mixed id types (e.g. ints and strings): order by type name, then string form
         keys = np.array([f"{type(d).__name__}\x00{d}" for d in uniques])
-        rank_of_code = np.empty(len(uniques), dtype=np.int64)
-        rank_of_code[np.argsort(keys, kind="stable")] = np.arange(len(uniques))
+        id_order = np.argsort(keys, kind="stable")
+    rank_of_code = np.empty(len(uniques), dtype=np.int64)
+    rank_of_code[id_order] = np.arange(len(uniques))
     sessions = frame["session"].to_numpy()
     key = rank_of_code[codes] * (int(sessions.max()) + 1) + sessions
     in_order = bool(np.all(key[1:] >= key[:-1]))

@@ -817,7 +817,7 @@ def _consolidate(client, func, futures) -> list:
 
 
 def _eb_objective(client, ordered_futs, order, n_dyads, eb_max_dyads, loc, sd, settings):
-    """The distributed empirical-Bayes objective: ``(evaluate, start, n_sub)``.
+    """The distributed empirical-Bayes objective: ``(evaluate, start, n_sub, groups)``.
 
     Every ``step``-th dyad in global sort order (as in the in-memory engine) is picked
     on its own partition; its statistics stay on the worker holding the partition.
@@ -844,8 +844,7 @@ def _eb_objective(client, ordered_futs, order, n_dyads, eb_max_dyads, loc, sd, s
         pieces = client.gather(client.map(_eb_group, groups, theta=theta, pi=pi, pure=False))
         return (sum(p[0] for p in pieces), sum(p[1] for p in pieces), sum(p[2] for p in pieces))
 
-    evaluate.groups = groups      # the consolidated statistics, for :func:`_fit_eb_one_task`
-    return evaluate, start, len(range(0, n_dyads, step))
+    return evaluate, start, len(range(0, n_dyads, step)), groups
 
 
 #: Subsamples up to this many dyads are fitted in one task (see :func:`_fit_eb_one_task`).
@@ -858,7 +857,7 @@ def _fit_eb_task(*groups: list, start, n_dyads: int, fit_class_probs: bool, max_
                           n_dyads=n_dyads, fit_class_probs=fit_class_probs, max_iter=max_iter)
 
 
-def _fit_eb_one_task(client, evaluate, start, *, n_dyads, fit_class_probs, max_iter):
+def _fit_eb_one_task(client, groups, start, *, n_dyads, fit_class_probs, max_iter):
     """Run the whole empirical-Bayes optimisation in one task on a worker.
 
     The subsample's per-partition statistics were already reduced to one block per
@@ -866,7 +865,7 @@ def _fit_eb_one_task(client, evaluate, start, *, n_dyads, fit_class_probs, max_i
     one worker costs less than the scheduler round trip of every L-BFGS evaluation
     of the map-and-sum objective (about 100 evaluations).
     """
-    return client.submit(_fit_eb_task, *evaluate.groups, start=start, n_dyads=n_dyads,
+    return client.submit(_fit_eb_task, *groups, start=start, n_dyads=n_dyads,
                          fit_class_probs=fit_class_probs, max_iter=max_iter,
                          pure=False).result()
 
@@ -955,11 +954,11 @@ def _run(
     eb_info: dict[str, Any] = {}
     n_sub = 0
     if given is None:
-        evaluate, start, n_sub = _eb_objective(
+        evaluate, start, n_sub, groups = _eb_objective(
             client, ordered_futs, order, n_dyads, eb_max_dyads, loc, sd, settings
         )
         if n_sub <= EB_ONE_TASK_MAX:
-            h_std, eb_info = _fit_eb_one_task(client, evaluate, start, n_dyads=n_sub,
+            h_std, eb_info = _fit_eb_one_task(client, groups, start, n_dyads=n_sub,
                                               fit_class_probs=fit_class_probs,
                                               max_iter=eb_max_iter)
         else:
@@ -967,7 +966,7 @@ def _run(
                                             fit_class_probs=fit_class_probs,
                                             max_iter=eb_max_iter)
         eb_info["eb_n_dyads"] = n_sub
-        del evaluate
+        del evaluate, groups
         _exact._warn_eb(eb_info)
     else:
         h_std = given.standardise(loc, sd)

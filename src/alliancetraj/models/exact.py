@@ -134,6 +134,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import optimize, special
+from threadpoolctl import threadpool_limits
 
 from ..errors import ConvergenceWarning
 from ..io import PanelArrays
@@ -499,7 +500,7 @@ class _LogTCdf:
 
         z = np.asarray(z, dtype=float)
         dof = np.asarray(dof, dtype=float)
-        if z.ndim == 2 and dof.shape in ((z.shape[0], 1), (z.shape[0],)):
+        if z.ndim == 2 and dof.shape == (z.shape[0], 1):
             # the engine's case: one dof per dyad (row), broadcast over configurations
             z2, dof_rows = z, dof.reshape(-1)
         else:
@@ -1107,6 +1108,9 @@ def _check_int(name: str, value: Any, low: int) -> int:
     return int(value)
 
 
+# the engine parallelises over blocks itself; BLAS threads on its small matrix products
+# only oversubscribe the cores (measured: 17x slower products under load)
+@threadpool_limits.wrap(limits=1, user_api="blas")
 def classify_exact(
     frame: pd.DataFrame,
     *,
@@ -1184,22 +1188,6 @@ def classify_exact(
     True
     """
     del seed  # deterministic
-    from threadpoolctl import threadpool_limits
-
-    # the engine parallelises over blocks itself; BLAS threads on its small matrix
-    # products only oversubscribe the cores (measured: 17x slower products under load)
-    with threadpool_limits(limits=1, user_api="blas"):
-        return _classify_exact(
-            frame, hyperparameters=hyperparameters, fit_class_probs=fit_class_probs,
-            max_rupture_length=max_rupture_length, u_margin=u_margin,
-            credible_level=credible_level, eb_max_dyads=eb_max_dyads, eb_max_iter=eb_max_iter,
-            chunk_size=chunk_size, n_jobs=n_jobs, t_cdf=t_cdf, progress=progress)
-
-
-def _classify_exact(frame: pd.DataFrame, *, hyperparameters, fit_class_probs: bool,
-                    max_rupture_length: int, u_margin: float, credible_level: float,
-                    eb_max_dyads: int, eb_max_iter: int, chunk_size: int, n_jobs: int | None,
-                    t_cdf: str, progress: bool | None) -> ClassificationResult:
     from tqdm.auto import tqdm
 
     max_rupture_length = _check_int("max_rupture_length", max_rupture_length, 1)
