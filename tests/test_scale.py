@@ -54,12 +54,15 @@ def sessions():
 @pytest.fixture(scope="module")
 def client():
     with warnings.catch_warnings():
-        # LocalCluster start-up may warn that the default port is taken by another
-        # engineer's cluster on this shared machine; dashboard_address=None avoids the
-        # dashboard port, and the scheduler listens on inproc (threads), so nothing to fix.
+        # LocalCluster start-up may warn about ports taken by another engineer's cluster on
+        # this shared machine; the HTTP server takes an ephemeral loopback port (with None
+        # it tries 8787 and, when that is taken, tornado leaks the socket it failed to
+        # bind: a ResourceWarning at garbage collection, in whichever test runs then), and
+        # the scheduler listens on inproc (threads).
         warnings.simplefilter("ignore", UserWarning)
         cluster = distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=False,
+            dashboard_address="127.0.0.1:0",
         )
     c = distributed.Client(cluster)
     yield c

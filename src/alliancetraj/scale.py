@@ -227,6 +227,7 @@ def _merge_stats(*groups: list) -> list:
                 un={k: cat(lambda s, k=k: s.un[k]) for k in first.un},
                 log_prior=cat(lambda s: s.log_prior),
                 n_admissible=cat(lambda s: s.n_admissible),
+                sessions_key=cat(lambda s: s.sessions_key),
             )
         )
     return merged
@@ -582,7 +583,10 @@ def local_cluster(
             threads_per_worker=1,
             processes=processes,
             memory_limit=memory_limit,
-            dashboard_address=None,
+            # an ephemeral loopback port: with None the scheduler's HTTP server still tries
+            # the default port 8787, and when another cluster holds it, tornado leaks the
+            # socket it failed to bind (a ResourceWarning at garbage collection)
+            dashboard_address="127.0.0.1:0",
         )
 
 

@@ -375,3 +375,29 @@ def test_truncated_t_mixture_summaries_match_quadrature():
         for q, got in ((0.05, lo[d]), (0.95, hi[d])):
             ref = optimize.brentq(lambda x, q=q: cdf(x) - q, 0.0, 200.0, xtol=1e-13)
             assert got == pytest.approx(ref, rel=1e-7, abs=1e-9)
+
+
+def test_empirical_bayes_objective_and_gradient():
+    """The compiled EB objective equals the numpy evidence (SciPy CDFs); its gradient, finite
+    differences of itself (every coordinate but the noise shape is analytic)."""
+    frame = _irregular_cohort(60, seed=4)
+    loc, sd = ex._standardisation(frame)
+    stats = [ex._prepare(c, loc, sd, ex._Settings()) for _, c in ex._panel_chunks(frame, 25)]
+    # several blocks and several session counts (several t-table rows)
+    assert len(stats) > 1 and len(np.unique(np.concatenate([s.n for s in stats]))) > 1
+    theta = ex._to_theta(ex._moment_start(stats)) + np.linspace(-0.2, 0.3, len(ex._THETA))
+    pi = np.array([0.4, 0.25, 0.2, 0.15])
+    ll, grad, resp = ex.eb_partial(stats, theta, pi)
+    h = ex._from_theta(theta, pi)
+    ref = 0.0
+    for s in stats:
+        L = ex._class_log_evidence(s, ex._evidence(s, h))
+        ref += ex._mixture_terms(L, pi)[0]
+    assert ll == pytest.approx(ref, abs=1e-8)
+    assert resp.sum() == pytest.approx(60, abs=1e-9)
+    for j in range(len(theta)):
+        step = np.zeros_like(theta)
+        step[j] = 1e-5
+        fd = (ex.eb_partial(stats, theta + step, pi)[0]
+              - ex.eb_partial(stats, theta - step, pi)[0]) / 2e-5
+        assert grad[j] == pytest.approx(fd, rel=1e-5, abs=1e-5), ex._THETA[j][0]

@@ -95,13 +95,24 @@ def test_collapsed_with_fixed_hyperparameters_equals_exact_engine(frame):
 
 
 @pytest.mark.parametrize("dof", [4.0, 10.0, 26.0, 80.0])
-def test_log_t_table_is_accurate(dof):
-    tab = pdz.LogTCdfTable([dof])
-    z = np.concatenate([np.linspace(-40, 40, 20001), [-1e3, -200.0, 1e3]])
-    got = tab(z, np.zeros(z.shape, dtype=int))
-    ref = pdz.log_t_cdf_numpy(z, dof)
+def test_kernel_t_cdf_lookup_and_its_derivative_are_accurate(dof):
+    """What the class-evidence kernel reads: log T and d/dz log T, tails included."""
+    from alliancetraj.models import _kernels
+    from alliancetraj.models.tcdf import LogTCdf, log_t_cdf, t_pdf_log
+
+    tab = LogTCdf()
+    row = int(tab.rows_for([dof])[0])
+    coef, first, grid = tab.arrays
+    z = np.concatenate([np.linspace(-40, 40, 4001), [-1e5, -1e3, -200.0, 1e3, 1e5]])
+    got = np.array([_kernels._lookup_grad(v, coef[row], first[row], grid[0], grid[1])
+                    for v in z])
+    ref = log_t_cdf(z, dof)
+    ref_d = np.exp(t_pdf_log(z, dof) - ref)
     inner = np.abs(z) <= 40
-    assert np.max(np.abs(got - ref)[inner]) < 1e-10
+    assert np.max(np.abs(got[inner, 0] - ref[inner])) < 1e-10
+    np.testing.assert_allclose(got[inner, 1], ref_d[inner], rtol=1e-6, atol=1e-9)
+    # beyond the grid: log T linear in asinh(z) below (relative error), 0 above
+    np.testing.assert_allclose(got[~inner, 0], ref[~inner], rtol=1e-3, atol=1e-12)
     assert np.all(np.isfinite(got))
 
 

@@ -1,7 +1,7 @@
-"""Compiled inner loops of the exact engine (numba; imported lazily by ``exact.py``).
+r"""Compiled inner loops of the change-point engines (numba; imported lazily).
 
-Two kernels, both read Student-t log CDFs from the cubic tables of
-:class:`alliancetraj.models.exact._LogTCdf` (coefficients per grid interval in
+Every kernel reads Student-t log CDFs from the cubic tables of
+:class:`alliancetraj.models.tcdf.LogTCdf` (coefficients per grid interval in
 ``w = asinh(z)``):
 
 * :func:`log_t_cdf_table` evaluates the tables for a ``(D, K)`` block whose rows
@@ -9,8 +9,36 @@ Two kernels, both read Student-t log CDFs from the cubic tables of
   back as NaN for the caller's exact fallback.
 * :func:`truncated_t_mixture` returns the mean and two quantiles of a mixture of
   Student-t densities truncated to ``(0, inf)``, per dyad, by a safeguarded
-  Newton iteration that stops per dyad (the vectorised version had to iterate
+  Halley iteration that stops per dyad (the vectorised version had to iterate
   every row until the slowest converged).
+* :func:`class_evidence_kernel` returns every dyad's class log evidence (up to the
+  configuration-free terms) and its exact gradient in the nine continuous
+  hyperparameters :data:`THETA`, in one pass over the admissible configurations.
+  It is the exact engine's empirical-Bayes objective and, wrapped as a PyTensor Op
+  (:mod:`alliancetraj.models.pymc_kernel`), the PyMC mixture's likelihood.
+
+The class evidence per dyad and class is a log-sum-exp over change-point
+configurations of closed-form normal-inverse-gamma evidences
+(:func:`alliancetraj.models.pymc_design.config_log_evidence` is the numpy
+reference). With prior precisions :math:`p_j = 1/v_j`, posterior precision
+:math:`\Lambda = X^\top X + \operatorname{diag}(p)`, its inverse :math:`S`,
+posterior mean :math:`\mu`, :math:`\delta = m - \mu` and
+:math:`b_n = b_0 + \tfrac12(y^\top y + m^\top P m - \mu^\top \Lambda \mu)`,
+
+.. math::
+    \partial b_n/\partial b_0 = 1, \quad
+    \partial b_n/\partial m_j = p_j \delta_j, \quad
+    \partial b_n/\partial p_j = \tfrac12 \delta_j^2, \quad
+    \partial \log|\Lambda|/\partial p_j = S_{jj},
+
+    \partial \mu_c/\partial m_j = S_{cj} p_j, \quad
+    \partial \mu_c/\partial p_j = S_{cj} \delta_j, \quad
+    \partial S_{cc}/\partial p_j = -S_{cj}^2,
+
+and the truncation term :math:`\log T_\nu(z)`, :math:`z = \mu_c / \sqrt{b_n S_{cc}/a_n}`,
+is read from the table with its derivative in ``z``. The trend block (level,
+slope), shared by every configuration of a dyad, is inverted once per session
+pattern; a configuration then costs a Schur complement.
 
 numba is a dependency of PyTensor, hence always installed with PyMC. The kernels
 are compiled on first use and cached on disk; they release the GIL, so that the
@@ -36,6 +64,28 @@ def _lookup(z: float, coef: np.ndarray, first: int, wmax: float, inv_step: float
     i = int(x)
     t = x - i
     return coef[i, 0] + t * (coef[i, 1] + t * (coef[i, 2] + t * coef[i, 3]))
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _lookup_grad(z, coef, first, wmax, inv_step):
+    """``log T(z)`` and its derivative in ``z`` from one table row ``coef`` (G, 4).
+
+    Below the table: linear in ``w = asinh(z)`` from its first live node; above: 0.
+    """
+    az = abs(z)
+    sq = math.sqrt(1.0 + az * az)
+    w = math.log1p(az + az * az / (1.0 + sq))   # asinh(|z|), cheaper than math.asinh
+    x = ((w if z >= 0.0 else -w) + wmax) * inv_step
+    if x >= coef.shape[0] - 1:
+        return 0.0, 0.0
+    if x < first:
+        slope = coef[first, 1]
+        return coef[first, 0] + slope * (x - first), slope * inv_step / sq
+    i = int(x)
+    t = x - i
+    c0, c1, c2, c3 = coef[i, 0], coef[i, 1], coef[i, 2], coef[i, 3]
+    return (c0 + t * (c1 + t * (c2 + t * c3)),
+            (c1 + t * (2.0 * c2 + 3.0 * t * c3)) * inv_step / sq)
 
 
 @numba.njit(nogil=True, cache=True)
@@ -65,7 +115,6 @@ def truncated_t_mixture(w, loc, scale, log_tail, nu, rows, coef, first, wmax, in
     D, K = w.shape
     m = np.empty(K)
     inv_s = np.empty(K)
-    wk = np.empty(K)        # weight / (scale * mass above zero): multiplies the density
     vk = np.empty(K)        # weight / mass above zero: multiplies the survival T(-z)
     for d in range(D):
         n = nu[d]
@@ -92,7 +141,6 @@ def truncated_t_mixture(w, loc, scale, log_tail, nu, rows, coef, first, wmax, in
                 m[nk] = mk
                 inv_s[nk] = 1.0 / sk
                 vk[nk] = wt * math.exp(-log_tail[d, k])
-                wk[nk] = vk[nk] * inv_s[nk] * math.exp(const)
                 nk += 1
         out[d, 0] = mean
         for j in range(2):
@@ -105,15 +153,14 @@ def truncated_t_mixture(w, loc, scale, log_tail, nu, rows, coef, first, wmax, in
                 dpdf = 0.0
                 for k in range(nk):
                     z = (x - m[k]) * inv_s[k]
-                    lt = _lookup(-z, c, f, wmax, inv_step)
-                    if lt == lt:
-                        surv += vk[k] * math.exp(lt)
-                    elif z < 0:      # off the table on the right: T(-z) = 1
-                        surv += vk[k]
-                    u = 1.0 + z * z / n
-                    dens = wk[k] * math.exp(-half * math.log(u))
+                    # survival T(-z) and the density t(z) = T(-z) d log T(-z) / du from the
+                    # table (the density only steers the step: no exp/log pair for it)
+                    lt, dlt = _lookup_grad(-z, c, f, wmax, inv_step)
+                    sk = vk[k] * math.exp(lt)
+                    surv += sk
+                    dens = sk * dlt * inv_s[k]
                     pdf += dens
-                    dpdf -= dens * (n + 1.0) * z * inv_s[k] / (n * u)
+                    dpdf -= dens * (n + 1.0) * z * inv_s[k] / (n + z * z)
                 g = 1.0 - surv - q          # F(x) - q; each survival term is at most its weight
                 if abs(g) < 1e-12:
                     break
@@ -129,3 +176,241 @@ def truncated_t_mixture(w, loc, scale, log_tail, nu, rows, coef, first, wmax, in
                 x = step
             out[d, 1 + j] = x
     return out
+
+
+# ====================================================================== class evidence
+#: Stand-in for log(0) in the class evidence (keeps gradients and PyTensor graphs finite).
+NEG = -1e30
+#: Hyperparameters :func:`class_evidence_kernel` differentiates, in the order of its ``theta``.
+THETA = ("noise_scale", "level_mean", "level_var", "slope_mean", "slope_var",
+         "depth_mean", "depth_var", "amplitude_mean", "amplitude_var")
+#: Data inputs of the kernel after ``theta``, in order. First the session-pattern level
+#: (dyads with the same observed sessions share one row): the pattern of each dyad, then
+#: per pattern ``n``, ``an`` (posterior noise shape), the table ``rows``, ``lcp`` (log
+#: configuration priors of u, v, un) and the score-free moments; then the dyad-level
+#: score moments; then the :class:`~alliancetraj.models.tcdf.LogTCdf` arrays.
+PATTERN_INPUTS = ("n", "an", "rows", "lcp", "sx", "sxx", "u_sz", "u_szz", "u_ok", "v_nd",
+                  "v_xd", "v_ok", "un_nd", "un_xd", "un_ok")
+SCORE_INPUTS = ("syy", "sy", "sxy", "u_szy", "v_yd", "un_yd")
+DATA_INPUTS = ("pattern", *PATTERN_INPUTS, *SCORE_INPUTS, "tab_coef", "tab_first", "tab_grid")
+
+
+def group_patterns(per_dyad: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Group dyads whose score-free statistics are identical (the same observed sessions).
+
+    ``per_dyad`` maps names to arrays with one leading row per dyad. Returns each
+    dyad's pattern index and the first dyad of every pattern.
+    """
+    arrays = [np.asarray(v, dtype=float) for v in per_dyad.values()]
+    D = len(arrays[0])
+    key = np.column_stack([a.reshape(D, -1) for a in arrays])
+    _, first, pattern = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    return pattern.reshape(-1).astype(np.int64), first
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _logsumexp(fs, gs, m, p, acc, with_grad):
+    """``log sum exp(fs[:m])``; with ``with_grad`` also the softmax average of ``gs[:m, :p]`` in ``acc``."""
+    top = fs[0]
+    for j in range(1, m):
+        top = max(top, fs[j])
+    tot = 0.0
+    acc[:p] = 0.0
+    for j in range(m):
+        w = math.exp(fs[j] - top)
+        tot += w
+        if with_grad:
+            for t in range(p):
+                acc[t] += w * gs[j, t]
+    if with_grad:
+        for t in range(p):
+            acc[t] /= tot
+    return top + math.log(tot)
+
+
+@numba.njit(cache=True, nogil=True)
+def class_evidence_kernel(theta, pattern, n, an, rows, lcp, sx, sxx, u_sz, u_szz, u_ok, v_nd,
+                          v_xd, v_ok, un_nd, un_xd, un_ok, syy, sy, sxy, u_szy, v_yd, un_yd,
+                          tab_coef, tab_first, tab_grid, with_grad):  # pragma: no cover
+    """Configuration-dependent part of every dyad's class log evidence, and its Jacobian.
+
+    Parameters
+    ----------
+    theta : (9,) array
+        Hyperparameters in the order of :data:`THETA` (standardised scale).
+    pattern, n, ..., tab_grid : arrays
+        :data:`DATA_INPUTS` (see :func:`kernel_inputs`).
+    with_grad : bool
+        Compute the Jacobian (otherwise it is returned with no rows).
+
+    Returns
+    -------
+    C : (D, 4) array
+        ``log sum_tau exp(f_tau) + log prior(tau)`` per class (:data:`NEG` where a
+        class has no admissible configuration); the class log evidence is
+        ``C + class_offsets(...)``.
+    J : (D, 4, 9) array
+        ``dC / dtheta`` (``(0, 4, 9)`` without ``with_grad``).
+
+    Notes
+    -----
+    Everything that does not involve the scores (the inverse of the trend block, the
+    Schur complement ``s`` of the constrained coefficient and ``log s``) is computed
+    once per session pattern. Per (dyad, configuration) there remain a residual, one
+    division, one square root, one logarithm, a table lookup and, in the
+    log-sum-exp, one exponential.
+    """
+    b0, ma, va, mb, vb, md, vd, mc, vc = (theta[0], theta[1], theta[2], theta[3], theta[4],
+                                          theta[5], theta[6], theta[7], theta[8])
+    pa, pb, pd, pc = 1.0 / va, 1.0 / vb, 1.0 / vd, 1.0 / vc
+    wmax, inv_step = tab_grid[0], tab_grid[1]
+    D, P = pattern.shape[0], n.shape[0]
+    # ------------------------------------------------- session-pattern level (no scores)
+    trend = np.empty((P, 4))             # Sa, Sab, Sb (inverse trend block), 0.5 log det
+    schur_v = np.empty((P, v_nd.shape[1], 4))   # q1, q2, 1 / s, 0.5 log s
+    schur_un = np.empty((P, un_nd.shape[1], 4))
+    schur_u = np.empty((P, u_sz.shape[1], 3))   # q, 1 / s, 0.5 log s
+    for p in range(P):
+        A11, A12, A22 = n[p] + pa, sx[p], sxx[p] + pb
+        detA = A11 * A22 - A12 * A12
+        Sa, Sab, Sb = A22 / detA, -A12 / detA, A11 / detA
+        trend[p, 0], trend[p, 1], trend[p, 2] = Sa, Sab, Sb
+        trend[p, 3] = 0.5 * math.log(detA)
+        for nd_a, xd_a, ok_a, out in ((v_nd, v_xd, v_ok, schur_v),
+                                      (un_nd, un_xd, un_ok, schur_un)):
+            for j in range(nd_a.shape[1]):
+                if ok_a[p, j]:
+                    b1, b2 = -nd_a[p, j], -xd_a[p, j]
+                    q1 = Sa * b1 + Sab * b2
+                    q2 = Sab * b1 + Sb * b2
+                    sc = nd_a[p, j] + pd - (b1 * q1 + b2 * q2)
+                    out[p, j, 0], out[p, j, 1] = q1, q2
+                    out[p, j, 2], out[p, j, 3] = 1.0 / sc, 0.5 * math.log(sc)
+        L11 = n[p] + pa
+        for j in range(u_sz.shape[1]):
+            if u_ok[p, j]:
+                q = u_sz[p, j] / L11
+                sc = u_szz[p, j] + pc - q * u_sz[p, j]
+                schur_u[p, j, 0], schur_u[p, j, 1], schur_u[p, j, 2] = q, 1.0 / sc, \
+                    0.5 * math.log(sc)
+    # ----------------------------------------------------------------------- dyads
+    C = np.empty((D, 4))
+    J = np.zeros((D if with_grad else 0, 4, 9))
+    kmax = max(u_sz.shape[1], v_nd.shape[1], un_nd.shape[1])
+    fs = np.empty(kmax)       # log evidence of each admissible configuration
+    gs = np.empty((kmax, 7))  # its gradient (b0, then means, then precisions)
+    acc = np.empty(7)
+    for i in range(D):
+        p = pattern[i]
+        ani = an[p]
+        coef = tab_coef[rows[p]]
+        first = tab_first[rows[p]]
+        Sa, Sab, Sb, half_logdet = trend[p, 0], trend[p, 1], trend[p, 2], trend[p, 3]
+        # ------------------------------------------------------------- linear (k=0)
+        e1 = sy[i] + ma * pa
+        e2 = sxy[i] + mb * pb
+        g1 = Sa * e1 + Sab * e2
+        g2 = Sab * e1 + Sb * e2
+        bn_lin = b0 + 0.5 * (syy[i] + ma * ma * pa + mb * mb * pb - (e1 * g1 + e2 * g2))
+        C[i, 0] = -half_logdet - ani * math.log(bn_lin)
+        if with_grad:
+            kappa = -ani / bn_lin
+            da, db = ma - g1, mb - g2
+            J[i, 0, 0] = kappa
+            J[i, 0, 1] = kappa * pa * da
+            J[i, 0, 3] = kappa * pb * db
+            J[i, 0, 2] = -pa * pa * (-0.5 * Sa + 0.5 * kappa * da * da)
+            J[i, 0, 4] = -pb * pb * (-0.5 * Sb + 0.5 * kappa * db * db)
+        # ------------------------------------------- v_shaped (k=2), unrepaired (k=3)
+        bn0 = bn_lin + 0.5 * md * md * pd
+        for k in (2, 3):
+            nd_a, xd_a, yd_a, ok_a, sch = (v_nd, v_xd, v_yd, v_ok, schur_v) if k == 2 else \
+                (un_nd, un_xd, un_yd, un_ok, schur_un)
+            m = 0
+            for j in range(nd_a.shape[1]):
+                if not ok_a[p, j]:
+                    continue
+                q1, q2, inv_s, half_log_s = sch[p, j, 0], sch[p, j, 1], sch[p, j, 2], sch[p, j, 3]
+                resid = (md * pd - yd_a[i, j]) + (nd_a[p, j] * g1 + xd_a[p, j] * g2)
+                muc = resid * inv_s
+                bn = bn0 - 0.5 * resid * muc
+                inv_bn = 1.0 / bn
+                r = math.sqrt(ani * inv_bn / inv_s)
+                z = muc * r
+                lt, tp = _lookup_grad(z, coef, first, wmax, inv_step)
+                fs[m] = lt - half_log_s - ani * math.log(bn)
+                if with_grad:
+                    # d/dp_j = c1 psi_j^2 + c2 delta_j^2 + c3 psi_j delta_j,
+                    # d/dm_j = p_j (c4 delta_j + c3 psi_j), d/db0 = c4; psi = (-q1, -q2, 1),
+                    # delta = m - mu with mu_ab = g - q mu_c (see the module notes)
+                    tz = tp * z
+                    c1 = 0.5 * (tz - 1.0) * inv_s
+                    c4 = -(ani + 0.5 * tz) * inv_bn
+                    c2 = 0.5 * c4
+                    c3 = tp * r * inv_s
+                    dla = ma - (g1 - q1 * muc)
+                    dlb = mb - (g2 - q2 * muc)
+                    dlc = md - muc
+                    gs[m, 0] = c4
+                    gs[m, 1] = c4 * dla - c3 * q1
+                    gs[m, 2] = c4 * dlb - c3 * q2
+                    gs[m, 3] = c4 * dlc + c3
+                    gs[m, 4] = c1 * q1 * q1 + c2 * dla * dla - c3 * q1 * dla
+                    gs[m, 5] = c1 * q2 * q2 + c2 * dlb * dlb - c3 * q2 * dlb
+                    gs[m, 6] = c1 + c2 * dlc * dlc + c3 * dlc
+                m += 1
+            if m == 0:
+                C[i, k] = NEG
+                continue
+            C[i, k] = _logsumexp(fs, gs, m, 7, acc, with_grad) - half_logdet + lcp[p, k - 1]
+            if with_grad:
+                J[i, k, 0] = acc[0]
+                J[i, k, 1] = pa * acc[1]
+                J[i, k, 3] = pb * acc[2]
+                J[i, k, 5] = pd * acc[3]
+                J[i, k, 2] = -pa * pa * (acc[4] - 0.5 * Sa)
+                J[i, k, 4] = -pb * pb * (acc[5] - 0.5 * Sb)
+                J[i, k, 6] = -pd * pd * acc[6]
+        # ------------------------------------------------------------ u_shaped (k=1)
+        L11 = n[p] + pa
+        f1 = sy[i] + ma * pa
+        mu_a0 = f1 / L11
+        bn0u = b0 + 0.5 * (syy[i] + ma * ma * pa + mc * mc * pc - f1 * mu_a0)
+        m = 0
+        for j in range(u_sz.shape[1]):
+            if not u_ok[p, j]:
+                continue
+            q, inv_s, half_log_s = schur_u[p, j, 0], schur_u[p, j, 1], schur_u[p, j, 2]
+            resid = (u_szy[i, j] + mc * pc) - q * f1
+            muc = resid * inv_s
+            bn = bn0u - 0.5 * resid * muc
+            inv_bn = 1.0 / bn
+            r = math.sqrt(ani * inv_bn / inv_s)
+            z = muc * r
+            lt, tp = _lookup_grad(z, coef, first, wmax, inv_step)
+            fs[m] = lt - half_log_s - ani * math.log(bn)
+            if with_grad:
+                tz = tp * z
+                c1 = 0.5 * (tz - 1.0) * inv_s
+                c4 = -(ani + 0.5 * tz) * inv_bn
+                c2 = 0.5 * c4
+                c3 = tp * r * inv_s
+                dla = ma - (mu_a0 - q * muc)
+                dlc = mc - muc
+                gs[m, 0] = c4
+                gs[m, 1] = c4 * dla - c3 * q
+                gs[m, 2] = c4 * dlc + c3
+                gs[m, 3] = c1 * q * q + c2 * dla * dla - c3 * q * dla
+                gs[m, 4] = c1 + c2 * dlc * dlc + c3 * dlc
+            m += 1
+        if m == 0:
+            C[i, 1] = NEG
+            continue
+        C[i, 1] = _logsumexp(fs, gs, m, 5, acc, with_grad) - 0.5 * math.log(L11) + lcp[p, 0]
+        if with_grad:
+            J[i, 1, 0] = acc[0]
+            J[i, 1, 1] = pa * acc[1]
+            J[i, 1, 7] = pc * acc[2]
+            J[i, 1, 2] = -pa * pa * (acc[3] - 0.5 / L11)
+            J[i, 1, 8] = -pc * pc * acc[4]
+    return C, J

@@ -14,10 +14,10 @@ admissible ones for each dyad).
 :func:`config_log_evidence` is the numpy reference of the evidence (fixed
 hyperparameters; the log Student-t CDF of the truncation terms exactly, with SciPy).
 The cohort model evaluates the same quantities, and their gradient, in one fused
-numba kernel (:mod:`alliancetraj.models.pymc_kernel`), which reads the log Student-t
-CDF from a precomputed cubic-Hermite table (:class:`LogTCdfTable`; the degrees of
-freedom are fixed per dyad because the noise shape is fixed), accurate to about
-1e-10.
+numba kernel (:func:`alliancetraj.models._kernels.class_evidence_kernel`), which reads
+the log Student-t CDF from the cubic tables of :class:`alliancetraj.models.tcdf.LogTCdf`
+(the degrees of freedom are fixed per dyad because the noise shape is fixed), accurate
+to about 1e-10.
 
 Nothing here imports PyMC or PyTensor.
 """
@@ -34,10 +34,10 @@ from scipy import special
 
 from ..io import to_panel
 from ..results import CLASSES
+from .tcdf import log_t_cdf
 
 __all__ = [
     "CohortStats",
-    "LogTCdfTable",
     "class_log_evidence",
     "cohort_stats",
     "config_log_evidence",
@@ -46,8 +46,6 @@ __all__ = [
 ]
 
 _LOG2PI = math.log(2.0 * math.pi)
-#: Value standing in for log(0) inside PyTensor graphs (keeps gradients finite).
-NEG = -1e30
 
 
 # ====================================================================== sufficient statistics
@@ -173,106 +171,6 @@ def cohort_stats(
     )
 
 
-# ============================================================================ log Student-t CDF
-def log_t_cdf_numpy(z, dof):
-    """Exact ``log T_dof(z)`` with SciPy (tails by the incomplete-beta form)."""
-    z = np.asarray(z, dtype=float)
-    dof = np.asarray(dof, dtype=float)
-    with np.errstate(divide="ignore", under="ignore"):
-        out = np.log(special.stdtr(dof, z))
-        # far lower tail: T = 0.5 * I_{dof/(dof+z^2)}(dof/2, 1/2); use its log-series leading terms
-        bad = ~np.isfinite(out)
-        if np.any(bad):
-            zz, dd = np.broadcast_arrays(z, dof)
-            zb, db = zz[bad], dd[bad]
-            xb = db / (db + zb * zb)
-            out = np.array(out, copy=True)
-            out[bad] = (np.log(0.5) + 0.5 * db * np.log(xb) + 0.5 * np.log1p(-xb)
-                        - np.log(0.5 * db) - special.betaln(0.5 * db, 0.5))
-    return out
-
-
-class LogTCdfTable:
-    """Cubic-Hermite tables of ``log T_nu(z)`` for a few fixed degrees of freedom.
-
-    Two pieces, each a uniform grid holding the value and the derivative (so that the
-    interpolant is C1 and its derivative in ``z`` is cheap): an inner one uniform in
-    ``z`` on ``[-z_inner, z_inner]``, where nearly all arguments fall (no
-    transcendental function needed to locate them), and an outer one uniform in
-    ``u = asinh(z)`` up to ``|z| = z_range``. In ``u`` the lower tail
-    ``log T ~ -nu log|z|`` is asymptotically linear and is extrapolated linearly below
-    the grid; above it ``log T`` is 0 to double precision. Accurate to about 1e-10
-    (see ``tests/models/test_pymc_mixture.py``).
-
-    Parameters
-    ----------
-    dofs : array
-        Distinct degrees of freedom (one table row each).
-    z_inner, inner_step : float
-        Extent and step of the inner grid (in ``z``).
-    z_range, step : float
-        Extent of the outer grid (in ``z``) and its step (in ``u``).
-
-    Attributes
-    ----------
-    inner, outer : (R, N, 2) arrays
-        Value and derivative times the grid step at each node (``outer`` in ``u``).
-    grid : (4,) array
-        ``z_inner``, ``inner_step``, ``u0`` (the first outer node) and ``step``.
-    """
-
-    def __init__(self, dofs, *, z_inner: float = 16.0, inner_step: float = 0.005,
-                 z_range: float = 1e4, step: float = 0.004):
-        self.dofs = np.asarray(dofs, dtype=float)
-        u0 = -math.asinh(z_range)
-        z_in = inner_step * np.arange(round(2 * z_inner / inner_step) + 1) - z_inner
-        u_out = u0 + step * np.arange(math.ceil(-2 * u0 / step) + 1)
-        self.inner = self._nodes(z_in, np.ones_like(z_in) * inner_step)
-        self.outer = self._nodes(np.sinh(u_out), np.cosh(u_out) * step)
-        self.grid = np.array([z_inner, inner_step, u0, step])
-
-    def _nodes(self, z: np.ndarray, dz: np.ndarray) -> np.ndarray:
-        """(R, N, 2) value and derivative (times the grid step, ``dz`` per node) at ``z``."""
-        nu = self.dofs[:, None]
-        logc = log_t_cdf_numpy(z[None, :], nu)
-        logpdf = (special.gammaln(0.5 * (nu + 1)) - special.gammaln(0.5 * nu)
-                  - 0.5 * np.log(np.pi * nu) - 0.5 * (nu + 1) * np.log1p(z[None, :] ** 2 / nu))
-        return np.stack([logc, np.exp(logpdf - logc) * dz[None, :]], axis=-1)
-
-    def row(self, dof) -> np.ndarray:
-        """Row index of each requested dof (must be in the table)."""
-        dof = np.asarray(dof, dtype=float)
-        idx = np.searchsorted(self.dofs, dof)
-        idx = np.clip(idx, 0, len(self.dofs) - 1)
-        if not np.allclose(self.dofs[idx], dof, rtol=0, atol=1e-9):
-            raise ValueError("degrees of freedom not in the table")
-        return idx
-
-    def __call__(self, z, row) -> np.ndarray:
-        """``log T(z)`` for z (any shape) and integer table rows broadcastable to it."""
-        z, row = np.broadcast_arrays(np.asarray(z, dtype=float), np.asarray(row))
-        z_inner, inner_step, u0, step = self.grid
-        inside = np.abs(z) <= z_inner
-        u = np.arcsinh(z)
-        pos = np.where(inside, (z + z_inner) / inner_step, (u - u0) / step)
-        out = np.where(inside, self._hermite(self.inner, row, pos),
-                       self._hermite(self.outer, row, pos))
-        tail = self.outer[row, 0, 0] + self.outer[row, 0, 1] * pos  # linear in u
-        return np.where(~inside & (pos < 0), tail, out)
-
-    @staticmethod
-    def _hermite(tab: np.ndarray, row: np.ndarray, pos: np.ndarray) -> np.ndarray:
-        top = tab.shape[1] - 1
-        pc = np.clip(pos, 0.0, top - 1e-9)
-        i = np.floor(pc).astype(np.int64)
-        s = pc - i
-        f0, d0, f1, d1 = tab[row, i, 0], tab[row, i, 1], tab[row, i + 1, 0], tab[row, i + 1, 1]
-        s2 = s * s
-        s3 = s2 * s
-        return ((2 * s3 - 3 * s2 + 1) * f0 + (s3 - 2 * s2 + s) * d0
-                + (3 * s2 - 2 * s3) * f1 + (s3 - s2) * d1)
-
-
 # ================================================================================== evidence
 def config_log_evidence(stats: CohortStats, h: dict[str, Any]) -> dict[str, Any]:
     r"""Log evidence of every (dyad, configuration), standardised units.
@@ -320,7 +218,7 @@ def config_log_evidence(stats: CohortStats, h: dict[str, Any]) -> dict[str, Any]
     out["linear"] = base - 0.5 * (log(va) + log(vb)) - 0.5 * log(detA) - an * log(bn)
 
     md, vd = h["depth_mean"], h["depth_var"]
-    trunc0 = log_t_cdf_numpy(md / sqrt(b0 / a0 * vd), 2.0 * a0)
+    trunc0 = log_t_cdf(md / sqrt(b0 / a0 * vd), 2.0 * a0)
     col = lambda a: a[:, None]  # noqa: E731
     for key, nd, xd, yd, ok, j in (
         ("v_shaped", stats.v_nd, stats.v_xd, stats.v_yd, stats.v_ok, 1),
@@ -337,13 +235,13 @@ def config_log_evidence(stats: CohortStats, h: dict[str, Any]) -> dict[str, Any]
         scale_c = sqrt(bn_c / col(an) / schur)
         val = (col(base) - 0.5 * (log(va) + log(vb) + log(vd))
                - 0.5 * (col(log(detA)) + log(schur)) - col(an) * log(bn_c)
-               + log_t_cdf_numpy(loc_c / scale_c, col(dof)) - trunc0 + col(lcp[:, j]))
+               + log_t_cdf(loc_c / scale_c, col(dof)) - trunc0 + col(lcp[:, j]))
         out[key] = where(ok, val, masked)
         out["post"][key] = (loc_c, scale_c)
         out["post_bn"][key] = bn_c
 
     mc, vc = h["amplitude_mean"], h["amplitude_var"]
-    trunc0u = log_t_cdf_numpy(mc / sqrt(b0 / a0 * vc), 2.0 * a0)
+    trunc0u = log_t_cdf(mc / sqrt(b0 / a0 * vc), 2.0 * a0)
     L11 = col(n) + 1.0 / va
     L12 = stats.u_sz
     L22 = stats.u_szz + 1.0 / vc
@@ -355,7 +253,7 @@ def config_log_evidence(stats: CohortStats, h: dict[str, Any]) -> dict[str, Any]
     loc_u = (L11 * f2 - L12 * f1) / det
     scale_u = sqrt(bn_u / col(an) * L11 / det)
     val = (col(base) - 0.5 * (log(va) + log(vc)) - 0.5 * log(det) - col(an) * log(bn_u)
-           + log_t_cdf_numpy(loc_u / scale_u, col(dof)) - trunc0u + col(lcp[:, 0]))
+           + log_t_cdf(loc_u / scale_u, col(dof)) - trunc0u + col(lcp[:, 0]))
     out["u_shaped"] = where(stats.u_ok, val, masked)
     out["post"]["u_shaped"] = (loc_u, scale_u)
     out["post_bn"]["u_shaped"] = bn_u
