@@ -323,6 +323,7 @@ def build_cohort_model(
     import pytensor.tensor as pt
 
     from . import pymc_kernel as pk
+    from ._kernels import NEG
 
     fixed = dict(fixed or {})
     stats = data.stats
@@ -355,7 +356,7 @@ def build_cohort_model(
             log_pi = pt.log(pt.maximum(full, 1e-300))
         mask_cls = np.zeros(_K, dtype=bool)
         mask_cls[idx] = True
-        log_pi = pt.where(mask_cls, log_pi, pdz.NEG)
+        log_pi = pt.where(mask_cls, log_pi, NEG)
 
         if mutable_scores:
             stats = replace(stats, **{k: pm.Data(k, getattr(stats, k)) for k in SCORE_MOMENTS})
@@ -906,6 +907,7 @@ def _dyad_class_draws(idata, data: CohortData, fixed: Mapping[str, Any],
     prior and, with an outcome, the outcome likelihood), in numpy.
     """
     from . import pymc_kernel as pk
+    from ._kernels import NEG
 
     post = idata.posterior
     hd = _hyper_draws(idata, data, fixed)
@@ -916,7 +918,7 @@ def _dyad_class_draws(idata, data: CohortData, fixed: Mapping[str, Any],
     else:
         pi = post["class_probs"].to_numpy().reshape(S, _K)
     log_pi = np.log(np.maximum(pi, 1e-300))
-    log_pi[:, [c not in classes for c in CLASSES]] = pdz.NEG
+    log_pi[:, [c not in classes for c in CLASSES]] = NEG
     joint = L + log_pi[:, None, :]
     if data.outcome is not None:
         o = data.outcome
