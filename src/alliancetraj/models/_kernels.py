@@ -1,8 +1,8 @@
 r"""Compiled inner loops of the change-point engines (numba; imported lazily).
 
-Every kernel reads Student-t log CDFs from the cubic tables of
-:class:`alliancetraj.models.tcdf.LogTCdf` (coefficients per grid interval in
-``w = asinh(z)``):
+Every kernel reads Student-t log CDFs from the cubic Hermite tables of
+:class:`alliancetraj.models.tcdf.LogTCdf` (value and derivative at the nodes of a
+uniform grid in ``z`` near zero and of one in ``w = asinh(z)`` beyond):
 
 * :func:`log_t_cdf_table` evaluates the tables for a ``(D, K)`` block whose rows
   share a degree of freedom (one table row per dyad); points off the table come
@@ -55,54 +55,73 @@ import numpy as np
 _NAN = math.nan
 
 
-@numba.njit(nogil=True, cache=True, inline="always")
-def _lookup(z: float, coef: np.ndarray, first: int, wmax: float, inv_step: float) -> float:
-    """log T(z) from one table row ``coef`` (G, 4); NaN when z is off the table."""
-    x = (math.asinh(z) + wmax) * inv_step
-    if not (x >= first and x < coef.shape[0] - 1):   # also catches NaN
+@numba.njit(cache=True, inline="always")
+def _hermite(tab, row, pos):
+    """Cubic Hermite interpolant of a (value, derivative per step) table row at ``pos``
+    (in nodes), and its derivative per step (0 beyond the last node)."""
+    top = tab.shape[1] - 1
+    clipped = pos > top - 1e-9
+    pc = top - 1e-9 if clipped else pos
+    i = math.floor(pc)
+    s = pc - i
+    f0, d0, f1, d1 = tab[row, i, 0], tab[row, i, 1], tab[row, i + 1, 0], tab[row, i + 1, 1]
+    s2 = s * s
+    s3 = s2 * s
+    val = ((2 * s3 - 3 * s2 + 1) * f0 + (s3 - 2 * s2 + s) * d0
+           + (3 * s2 - 2 * s3) * f1 + (s3 - s2) * d1)
+    if clipped:
+        return val, 0.0
+    return val, 6 * (s2 - s) * (f0 - f1) + (3 * s2 - 4 * s + 1) * d0 + (3 * s2 - 2 * s) * d1
+
+
+@numba.njit(cache=True, inline="always")
+def _lookup(z, outer, inner, row, grid):
+    """``log T(z)`` from table row ``row`` (see :func:`_lookup_grad`); NaN off the grids."""
+    z_in = grid[2]
+    if abs(z) < z_in:
+        return _hermite(inner, row, (z + z_in) * grid[3])[0]
+    pos = (math.asinh(z) + grid[0]) * grid[1]
+    if not (pos >= 0.0 and pos <= outer.shape[1] - 1):   # also catches NaN
         return _NAN
-    i = int(x)
-    t = x - i
-    return coef[i, 0] + t * (coef[i, 1] + t * (coef[i, 2] + t * coef[i, 3]))
+    return _hermite(outer, row, pos)[0]
 
 
-@numba.njit(nogil=True, cache=True, inline="always")
-def _lookup_grad(z, coef, first, wmax, inv_step):
-    """``log T(z)`` and its derivative in ``z`` from one table row ``coef`` (G, 4).
+@numba.njit(cache=True, inline="always")
+def _lookup_grad(z, outer, inner, row, wmax, inv_step, z_in, inv_in):
+    """``log T(z)`` and its derivative in ``z`` from table row ``row``.
 
-    Below the table: linear in ``w = asinh(z)`` from its first live node; above: 0.
+    ``inner`` (R, N, 2) and ``outer`` (R, G, 2): value and derivative per step at the
+    nodes of the uniform-z grid over ``|z| <= z_in`` and of the asinh grid
+    (:class:`~alliancetraj.models.tcdf.LogTCdf`). Below the asinh grid: linear in
+    ``w = asinh(z)``; above it: 0. The scalars are the entries of the table's grid,
+    passed unpacked so that compiled loops keep them in registers.
     """
+    if abs(z) < z_in:
+        val, dval = _hermite(inner, row, (z + z_in) * inv_in)
+        return val, dval * inv_in
     az = abs(z)
     sq = math.sqrt(1.0 + az * az)
-    w = math.log1p(az + az * az / (1.0 + sq))   # asinh(|z|), cheaper than math.asinh
-    x = ((w if z >= 0.0 else -w) + wmax) * inv_step
-    if x >= coef.shape[0] - 1:
-        return 0.0, 0.0
-    if x < first:
-        slope = coef[first, 1]
-        return coef[first, 0] + slope * (x - first), slope * inv_step / sq
-    i = int(x)
-    t = x - i
-    c0, c1, c2, c3 = coef[i, 0], coef[i, 1], coef[i, 2], coef[i, 3]
-    return (c0 + t * (c1 + t * (c2 + t * c3)),
-            (c1 + t * (2.0 * c2 + 3.0 * t * c3)) * inv_step / sq)
+    w = math.log1p(az + az * az / (1.0 + sq))  # asinh(|z|), about 3 times cheaper than asinh
+    pos = ((w if z >= 0.0 else -w) + wmax) * inv_step
+    if pos < 0.0:  # linear tail in w
+        return outer[row, 0, 0] + outer[row, 0, 1] * pos, outer[row, 0, 1] * inv_step / sq
+    val, dval = _hermite(outer, row, pos)
+    return val, dval * inv_step / sq
 
 
 @numba.njit(nogil=True, cache=True)
-def log_t_cdf_table(z, rows, coef, first, wmax, inv_step, out):  # pragma: no cover - compiled
+def log_t_cdf_table(z, rows, outer, inner, grid, out):  # pragma: no cover - compiled
     """``out[d, k] = log T(z[d, k])`` with the table row ``rows[d]`` (NaN off the table)."""
     D, K = z.shape
     for d in range(D):
         r = rows[d]
-        c = coef[r]
-        f = first[r]
         for k in range(K):
-            out[d, k] = _lookup(z[d, k], c, f, wmax, inv_step)
+            out[d, k] = _lookup(z[d, k], outer, inner, r, grid)
     return out
 
 
 @numba.njit(nogil=True, cache=True)
-def truncated_t_mixture(w, loc, scale, log_tail, nu, rows, coef, first, wmax, inv_step,
+def truncated_t_mixture(w, loc, scale, log_tail, nu, rows, outer, inner, grid,
                         prune, q_low, q_high, out):  # pragma: no cover - compiled
     """Mean and the ``q_low`` / ``q_high`` quantiles of a truncated Student-t mixture.
 
@@ -112,14 +131,14 @@ def truncated_t_mixture(w, loc, scale, log_tail, nu, rows, coef, first, wmax, in
     the mean and the two quantiles, the mixture CDF solved to 1e-12 by Halley
     steps (the density's derivative is free) safeguarded by bisection.
     """
+    wmax, inv_step, z_in, inv_in = grid[0], grid[1], grid[2], grid[3]
     D, K = w.shape
     m = np.empty(K)
     inv_s = np.empty(K)
     vk = np.empty(K)        # weight / mass above zero: multiplies the survival T(-z)
     for d in range(D):
         n = nu[d]
-        c = coef[rows[d]]
-        f = first[rows[d]]
+        row = rows[d]
         half = 0.5 * (n + 1.0)
         const = math.lgamma(half) - math.lgamma(0.5 * n) - 0.5 * math.log(n * math.pi)
         total = 0.0
@@ -155,7 +174,7 @@ def truncated_t_mixture(w, loc, scale, log_tail, nu, rows, coef, first, wmax, in
                     z = (x - m[k]) * inv_s[k]
                     # survival T(-z) and the density t(z) = T(-z) d log T(-z) / du from the
                     # table (the density only steers the step: no exp/log pair for it)
-                    lt, dlt = _lookup_grad(-z, c, f, wmax, inv_step)
+                    lt, dlt = _lookup_grad(-z, outer, inner, row, wmax, inv_step, z_in, inv_in)
                     sk = vk[k] * math.exp(lt)
                     surv += sk
                     dens = sk * dlt * inv_s[k]
@@ -192,7 +211,7 @@ THETA = ("noise_scale", "level_mean", "level_var", "slope_mean", "slope_var",
 PATTERN_INPUTS = ("n", "an", "rows", "lcp", "sx", "sxx", "u_sz", "u_szz", "u_ok", "v_nd",
                   "v_xd", "v_ok", "un_nd", "un_xd", "un_ok")
 SCORE_INPUTS = ("syy", "sy", "sxy", "u_szy", "v_yd", "un_yd")
-DATA_INPUTS = ("pattern", *PATTERN_INPUTS, *SCORE_INPUTS, "tab_coef", "tab_first", "tab_grid")
+DATA_INPUTS = ("pattern", *PATTERN_INPUTS, *SCORE_INPUTS, "tab_outer", "tab_inner", "tab_grid")
 
 
 def group_patterns(per_dyad: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -208,7 +227,7 @@ def group_patterns(per_dyad: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndar
     return pattern.reshape(-1).astype(np.int64), first
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, inline="always")
 def _logsumexp(fs, gs, m, p, acc, with_grad):
     """``log sum exp(fs[:m])``; with ``with_grad`` also the softmax average of ``gs[:m, :p]`` in ``acc``."""
     top = fs[0]
@@ -231,7 +250,7 @@ def _logsumexp(fs, gs, m, p, acc, with_grad):
 @numba.njit(cache=True, nogil=True)
 def class_evidence_kernel(theta, pattern, n, an, rows, lcp, sx, sxx, u_sz, u_szz, u_ok, v_nd,
                           v_xd, v_ok, un_nd, un_xd, un_ok, syy, sy, sxy, u_szy, v_yd, un_yd,
-                          tab_coef, tab_first, tab_grid, with_grad):  # pragma: no cover
+                          tab_outer, tab_inner, tab_grid, with_grad):  # pragma: no cover
     """Configuration-dependent part of every dyad's class log evidence, and its Jacobian.
 
     Parameters
@@ -262,8 +281,8 @@ def class_evidence_kernel(theta, pattern, n, an, rows, lcp, sx, sxx, u_sz, u_szz
     """
     b0, ma, va, mb, vb, md, vd, mc, vc = (theta[0], theta[1], theta[2], theta[3], theta[4],
                                           theta[5], theta[6], theta[7], theta[8])
+    wmax, inv_step, z_in, inv_in = tab_grid[0], tab_grid[1], tab_grid[2], tab_grid[3]
     pa, pb, pd, pc = 1.0 / va, 1.0 / vb, 1.0 / vd, 1.0 / vc
-    wmax, inv_step = tab_grid[0], tab_grid[1]
     D, P = pattern.shape[0], n.shape[0]
     # ------------------------------------------------- session-pattern level (no scores)
     trend = np.empty((P, 4))             # Sa, Sab, Sb (inverse trend block), 0.5 log det
@@ -303,8 +322,7 @@ def class_evidence_kernel(theta, pattern, n, an, rows, lcp, sx, sxx, u_sz, u_szz
     for i in range(D):
         p = pattern[i]
         ani = an[p]
-        coef = tab_coef[rows[p]]
-        first = tab_first[rows[p]]
+        row = rows[p]
         Sa, Sab, Sb, half_logdet = trend[p, 0], trend[p, 1], trend[p, 2], trend[p, 3]
         # ------------------------------------------------------------- linear (k=0)
         e1 = sy[i] + ma * pa
@@ -337,7 +355,8 @@ def class_evidence_kernel(theta, pattern, n, an, rows, lcp, sx, sxx, u_sz, u_szz
                 inv_bn = 1.0 / bn
                 r = math.sqrt(ani * inv_bn / inv_s)
                 z = muc * r
-                lt, tp = _lookup_grad(z, coef, first, wmax, inv_step)
+                lt, tp = _lookup_grad(z, tab_outer, tab_inner, row, wmax, inv_step,
+                                  z_in, inv_in)
                 fs[m] = lt - half_log_s - ani * math.log(bn)
                 if with_grad:
                     # d/dp_j = c1 psi_j^2 + c2 delta_j^2 + c3 psi_j delta_j,
@@ -387,7 +406,8 @@ def class_evidence_kernel(theta, pattern, n, an, rows, lcp, sx, sxx, u_sz, u_szz
             inv_bn = 1.0 / bn
             r = math.sqrt(ani * inv_bn / inv_s)
             z = muc * r
-            lt, tp = _lookup_grad(z, coef, first, wmax, inv_step)
+            lt, tp = _lookup_grad(z, tab_outer, tab_inner, row, wmax, inv_step,
+                                  z_in, inv_in)
             fs[m] = lt - half_log_s - ani * math.log(bn)
             if with_grad:
                 tz = tp * z

@@ -687,12 +687,11 @@ def _kernel_class_evidence(stats: _Stats, h: ExactHyperparameters, table: _LogTC
     n = v["n"]
     rows = table.rows_for(2.0 * a0 + n)
     theta = np.array([getattr(h, k) for k in _kernels.THETA])
-    coef, first, grid = table.arrays
     C, J = _kernels.class_evidence_kernel(
         theta, v["pattern"], n, a0 + 0.5 * n, rows, v["lcp"], v["sx"], v["sxx"], v["u_sz"],
         v["u_szz"], v["u_ok"], v["v_nd"], v["v_xd"], v["v_ok"], v["un_nd"], v["un_xd"],
-        v["un_ok"], v["syy"], v["sy"], v["sxy"], v["u_szy"], v["v_yd"], v["un_yd"], coef, first,
-        grid, grad)
+        v["un_ok"], v["syy"], v["sy"], v["sxy"], v["u_szy"], v["v_yd"], v["un_yd"],
+        *table.arrays, grad)
     C[C <= _kernels.NEG] = -np.inf     # no admissible configuration
     offsets, _ = _class_offsets(h, stats.n)
     return C + offsets, J
@@ -922,11 +921,10 @@ def _truncated_mixture_depth(w: np.ndarray, loc: np.ndarray, scale: np.ndarray,
     with np.errstate(divide="ignore", invalid="ignore"):
         log_tail = np.where(keep, table(np.where(keep, loc / scale, 0.0), dof[:, None]), 0.0)
     rows = table.rows_for(dof)
-    coef, first, grid = table.arrays
     alpha = (1.0 - level) / 2.0
     _kernels.truncated_t_mixture(
         np.ascontiguousarray(w), np.ascontiguousarray(loc), np.ascontiguousarray(scale),
-        log_tail, dof, rows, coef, first, grid[0], grid[1], prune, alpha, 1.0 - alpha, out)
+        log_tail, dof, rows, *table.arrays, prune, alpha, 1.0 - alpha, out)
     return out[:, 0], out[:, 1], out[:, 2]
 
 

@@ -73,7 +73,7 @@ def kernel_inputs(stats: pdz.CohortStats, noise_shape: float,
     out.update({k: np.ascontiguousarray(np.asarray(per_dyad[k])[first]) for k in PATTERN_INPUTS})
     out.update({k: getattr(stats, k) if hasattr(getattr(stats, k), "type")  # PyTensor
                 else np.ascontiguousarray(getattr(stats, k), dtype=float) for k in SCORE_INPUTS})
-    out.update(zip(("tab_coef", "tab_first", "tab_grid"), table.arrays))
+    out.update(zip(("tab_outer", "tab_inner", "tab_grid"), table.arrays, strict=True))
     return out
 
 
@@ -185,10 +185,10 @@ def _numba_class_evidence(op, node, **kwargs):
     @numba.njit
     def class_evidence(theta, pattern, n, an, rows, lcp, sx, sxx, u_sz, u_szz, u_ok, v_nd,
                        v_xd, v_ok, un_nd, un_xd, un_ok, syy, sy, sxy, u_szy, v_yd, un_yd,
-                       tab_coef, tab_first, tab_grid):
+                       tab_outer, tab_inner, tab_grid):
         return class_evidence_kernel(theta, pattern, n, an, rows, lcp, sx, sxx, u_sz, u_szz,
                                      u_ok, v_nd, v_xd, v_ok, un_nd, un_xd, un_ok, syy, sy, sxy,
-                                     u_szy, v_yd, un_yd, tab_coef, tab_first, tab_grid, True)
+                                     u_szy, v_yd, un_yd, tab_outer, tab_inner, tab_grid, True)
 
     return class_evidence, 1
 

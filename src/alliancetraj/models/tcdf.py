@@ -53,42 +53,49 @@ class LogTCdf:
 
     Every dyad has one posterior dof (``2 alpha + n``), so a cohort needs few tables;
     they are built on first request (thread-safe). Each table holds ``log T`` and its
-    derivative on a uniform grid in ``w = asinh(z)`` (step 0.005, ``|w| <= 9``),
-    stored as the cubic Hermite interpolant's polynomial coefficients per interval,
-    so that one evaluation is one contiguous gather and a Horner step: absolute
-    error below 1e-10 for dof <= 60 and below 1e-9 for dof <= 600 (checked in the
-    tests against :func:`log_t_cdf`). Calling the table falls back to
-    :func:`log_t_cdf` off the grid; the compiled kernels instead extrapolate
-    linearly in ``w`` below it (``log T ~ -nu log|z|`` is asymptotically linear
-    there) and return 0 above it (``|log T| < 1e-16``).
+    derivative (per grid step) at the nodes of two uniform grids, read by cubic
+    Hermite interpolation: one in ``z`` over ``|z| <= 16`` (step 0.005), where nearly
+    all arguments fall and no transcendental function is needed to locate them, and
+    one in ``w = asinh(z)`` over ``|w| <= 9`` (step 0.005; the inner grid's nodes are
+    this grid's interpolant, so building a table costs one pass of CDF
+    evaluations). Absolute error below 1e-10 for dof <= 60 and below 1e-9 for dof
+    <= 600 (checked in the tests against :func:`log_t_cdf`). Calling the table falls
+    back to :func:`log_t_cdf` off the grids; the compiled kernels instead
+    extrapolate linearly in ``w`` below them (``log T ~ -nu log|z|`` is asymptotically
+    linear there) and return 0 above them (``|log T| < 1e-16``).
     """
 
     STEP = 0.005
     WMAX = 9.0
+    Z_INNER = 16.0
+    INNER_STEP = 0.005
 
     def __init__(self) -> None:
-        grid = np.arange(-self.WMAX, self.WMAX + self.STEP / 2, self.STEP)
-        self._z = np.sinh(grid)
-        self._dz = self.STEP * np.cosh(grid)   # dz per grid step
+        w = np.arange(-self.WMAX, self.WMAX + self.STEP / 2, self.STEP)
+        self._z = np.sinh(w)
+        self._dz = self.STEP * np.cosh(w)   # dz per grid step
+        self._z_in = self.INNER_STEP * np.arange(round(2 * self.Z_INNER / self.INNER_STEP) + 1) \
+            - self.Z_INNER
         self._index: dict[float, int] = {}
-        self._coef = np.zeros((0, len(grid), 4))
-        self._first = np.zeros(0, dtype=np.int64)
+        self._outer = np.zeros((0, len(w), 2))
+        self._inner = np.zeros((0, len(self._z_in), 2))
         self._lock = threading.Lock()
 
-    def _table(self, nu: float) -> tuple[np.ndarray, int]:
+    def _table(self, nu: float) -> tuple[np.ndarray, np.ndarray]:
         f = log_t_cdf(self._z, nu)
-        first = int(np.argmax(f > -600.0))
-        f[:first] = 0.0
         d = np.exp(t_pdf_log(self._z, nu) - f) * self._dz   # derivative per grid step
-        d[:first] = 0.0
-        f0, f1, d0, d1 = f[:-1], f[1:], d[:-1], d[1:]
-        coef = np.zeros((len(f), 4))
-        # Hermite basis rewritten in powers of t: c0 + c1 t + c2 t^2 + c3 t^3
-        coef[:-1, 0] = f0
-        coef[:-1, 1] = d0
-        coef[:-1, 2] = 3.0 * (f1 - f0) - 2.0 * d0 - d1
-        coef[:-1, 3] = 2.0 * (f0 - f1) + d0 + d1
-        return coef, first
+        outer = np.stack([f, d], axis=-1)
+        # the inner grid's nodes: the outer interpolant and its derivative
+        z = self._z_in
+        x = (np.arcsinh(z) + self.WMAX) / self.STEP
+        i = np.floor(x).astype(np.int64)
+        s = x - i
+        f0, d0, f1, d1 = f[i], d[i], f[i + 1], d[i + 1]
+        c2 = 3.0 * (f1 - f0) - 2.0 * d0 - d1
+        c3 = 2.0 * (f0 - f1) + d0 + d1
+        val = f0 + s * (d0 + s * (c2 + s * c3))
+        dval = (d0 + s * (2.0 * c2 + 3.0 * s * c3)) / self.STEP / np.sqrt(1.0 + z * z)
+        return outer, np.stack([val, dval * self.INNER_STEP], axis=-1)
 
     def _rows(self, dofs: np.ndarray) -> np.ndarray:
         new = [nu for nu in dict.fromkeys(float(v) for v in dofs) if nu not in self._index]
@@ -99,11 +106,11 @@ class LogTCdf:
             with self._lock:   # blocks of one cohort may ask from several threads
                 tables = {nu: t for nu, t in tables.items() if nu not in self._index}
                 if tables:
-                    base = len(self._first)
-                    self._coef = np.concatenate(
-                        [self._coef, np.stack([c for c, _ in tables.values()])])
-                    self._first = np.concatenate(
-                        [self._first, [f for _, f in tables.values()]])
+                    base = len(self._outer)
+                    self._outer = np.concatenate(
+                        [self._outer, np.stack([t[0] for t in tables.values()])])
+                    self._inner = np.concatenate(
+                        [self._inner, np.stack([t[1] for t in tables.values()])])
                     for k, nu in enumerate(tables):
                         self._index[nu] = base + k
         return np.array([self._index[float(nu)] for nu in dofs], dtype=np.int64)
@@ -116,8 +123,11 @@ class LogTCdf:
 
     @property
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(coefficients, first live node per row, ``[w offset, 1 / step]``) for the kernels."""
-        return self._coef, self._first, np.array([self.WMAX, 1.0 / self.STEP])
+        """(asinh-grid rows, inner uniform-z rows, ``[w offset, 1 / step, z_inner,
+        1 / inner step]``) for the compiled kernels; rows hold (value, derivative per
+        step) at the nodes."""
+        return self._outer, self._inner, np.array(
+            [self.WMAX, 1.0 / self.STEP, self.Z_INNER, 1.0 / self.INNER_STEP])
 
     def __call__(self, z, dof) -> np.ndarray:
         from . import _kernels
@@ -131,9 +141,8 @@ class LogTCdf:
             z2 = z.reshape(-1, 1)
             dof_rows = np.broadcast_to(dof, z.shape).reshape(-1)
         rows = self.rows_for(dof_rows)
-        coef, first, grid = self.arrays
-        val = _kernels.log_t_cdf_table(np.ascontiguousarray(z2), rows, coef, first, grid[0],
-                                       grid[1], np.empty(z2.shape))
+        val = _kernels.log_t_cdf_table(np.ascontiguousarray(z2), rows, *self.arrays,
+                                       np.empty(z2.shape))
         val = val.reshape(z.shape)
         off = np.isnan(val)
         if off.any():
