@@ -69,7 +69,7 @@ def run(n_dyads: int, n_sessions: int, chains: int, draws: int, tune: int, seed:
     truth = cohort.truth.loc[res.dyads, "true_class"].astype(str).to_numpy()
     return {
         "n_dyads": n_dyads, "n_sessions": n_sessions, "chains": chains, "draws": draws,
-        "tune": tune, "sampler": d.get("sampler"), "wall_s": wall,
+        "tune": res.settings["tune"], "sampler": d.get("sampler"), "wall_s": wall,
         "compile_s": d.get("compile_seconds"), "sampling_s": d.get("sampling_seconds"),
         "dyad_posterior_s": d.get("dyad_posterior_seconds"),
         "mean_tree_size": d.get("mean_tree_size"),
@@ -153,7 +153,8 @@ def main(argv=None) -> None:
     p.add_argument("--sessions", type=int, default=20)
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--draws", type=int, default=1000)
-    p.add_argument("--tune", type=int, default=1000)
+    p.add_argument("--tune", type=int, default=None,
+                   help="tuning steps per chain (default: the sampler's own, 400 for nutpie)")
     p.add_argument("--seed", type=int, default=2024)
     p.add_argument("--grad-only", action="store_true",
                    help="only time one logp+gradient evaluation per cohort size")
