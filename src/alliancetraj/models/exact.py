@@ -765,6 +765,7 @@ def eb_partial(stats_list: list[_Stats], theta: np.ndarray, pi: np.ndarray
         return sum(_mixture_terms(_kernel_class_evidence(s, h_shift, table_shift, grad=False)[0],
                                   pi)[0] for s in stats_list)
 
+    offset_grad = _class_offsets(h0, np.zeros(0))[1]   # the same for every dyad
     # the compiled kernel releases the GIL: the shifted pass runs beside the main one
     with ThreadPoolExecutor(max_workers=1) as pool:
         ll_shift_future = pool.submit(shifted)
@@ -774,7 +775,7 @@ def eb_partial(stats_list: list[_Stats], theta: np.ndarray, pi: np.ndarray
             ll0 += ll
             R = r.sum(axis=0)
             resp_sum += R
-            g_nat += np.einsum("dk,dkj->j", r, J) + R @ _class_offsets(h0, s.n[:1])[1]
+            g_nat += np.einsum("dk,dkj->j", r, J) + R @ offset_grad
         ll_shift = ll_shift_future.result()
     # to the optimiser's coordinates (see _to_theta): log variances, log(b0 / a0), and
     # mean = exp(psi) * sqrt(b0 / a0) for depth and amplitude (theta_0 does not enter it)
