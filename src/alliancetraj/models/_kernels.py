@@ -214,6 +214,39 @@ SCORE_INPUTS = ("syy", "sy", "sxy", "u_szy", "v_yd", "un_yd")
 DATA_INPUTS = ("pattern", *PATTERN_INPUTS, *SCORE_INPUTS, "tab_outer", "tab_inner", "tab_grid")
 
 
+def class_offsets(h, noise_shape: float, n, xp=np, log_t_prior=None):
+    """Configuration-free terms of the class log evidence, ``(..., D, 4)``:
+    :func:`class_evidence_kernel`'s ``C`` plus these is the class log evidence.
+
+    ``base_i - 0.5 sum_j log v_j - log T_{2 alpha}(m_c / sqrt(b0 v_c / alpha))`` per
+    dyad and class, ``base_i = -n_i/2 log 2 pi + alpha log b0 + log Gamma(alpha + n_i/2)
+    - log Gamma(alpha)``. ``h`` maps :data:`THETA` to scalars or arrays of draws (or
+    PyTensor variables with ``xp=pytensor.tensor`` and a matching ``log_t_prior``;
+    default :func:`alliancetraj.models.tcdf.log_t_cdf`).
+    """
+    from scipy import special
+
+    if log_t_prior is None:
+        from .tcdf import log_t_cdf as log_t_prior
+    a0 = float(noise_shape)
+    n = np.asarray(n, dtype=float)
+    an = a0 + 0.5 * n
+    if xp is np:
+        h = {k: np.asarray(h[k], dtype=float)[..., None] for k in THETA}
+    else:
+        h = {k: xp.as_tensor(h[k], dtype="float64")[..., None] for k in THETA}
+    b0 = h["noise_scale"]
+    base = (-0.5 * n * math.log(2.0 * math.pi) + special.gammaln(an) - special.gammaln(a0)) \
+        + a0 * xp.log(b0)
+    lva, lvb, lvd, lvc = (xp.log(h[k]) for k in ("level_var", "slope_var", "depth_var",
+                                                  "amplitude_var"))
+    t_depth = log_t_prior(h["depth_mean"] / xp.sqrt(b0 / a0 * h["depth_var"]), 2.0 * a0)
+    t_amp = log_t_prior(h["amplitude_mean"] / xp.sqrt(b0 / a0 * h["amplitude_var"]), 2.0 * a0)
+    rupture = base - 0.5 * (lva + lvb + lvd) - t_depth
+    return xp.stack([base - 0.5 * (lva + lvb), base - 0.5 * (lva + lvc) - t_amp, rupture,
+                     rupture], axis=-1)
+
+
 def group_patterns(per_dyad: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Group dyads whose score-free statistics are identical (the same observed sessions).
 

@@ -654,6 +654,7 @@ def _kernel_view(stats: _Stats) -> dict[str, Any]:
     view = getattr(stats, "_kernel_view", None)
     if view is not None:
         return view
+    # named as the kernel's inputs (alliancetraj.models._kernels.DATA_INPUTS)
     per_dyad = {"n": stats.n, "lcp": stats.log_prior, "sx": stats.lin["sx"],
                 "sxx": stats.lin["sxx"], "u_sz": stats.u["sz"], "u_szz": stats.u["szz"],
                 "u_ok": stats.u["ok"], "v_nd": stats.v["nd"], "v_xd": stats.v["xd"],
@@ -684,31 +685,22 @@ def _kernel_class_evidence(stats: _Stats, h: ExactHyperparameters, table: _LogTC
 
     v = _kernel_view(stats)
     a0 = h.noise_shape
-    n = v["n"]
-    rows = table.rows_for(2.0 * a0 + n)
-    theta = np.array([getattr(h, k) for k in _kernels.THETA])
+    dof = 2.0 * a0 + v["n"]
+    inputs = {**v, "an": 0.5 * dof, "rows": table.rows_for(dof)}
+    hd = {k: getattr(h, k) for k in _kernels.THETA}
     C, J = _kernels.class_evidence_kernel(
-        theta, v["pattern"], n, a0 + 0.5 * n, rows, v["lcp"], v["sx"], v["sxx"], v["u_sz"],
-        v["u_szz"], v["u_ok"], v["v_nd"], v["v_xd"], v["v_ok"], v["un_nd"], v["un_xd"],
-        v["un_ok"], v["syy"], v["sy"], v["sxy"], v["u_szy"], v["v_yd"], v["un_yd"],
+        np.array(list(hd.values())),
+        *(inputs[k] for k in _kernels.DATA_INPUTS if not k.startswith("tab_")),
         *table.arrays, grad)
     C[C <= _kernels.NEG] = -np.inf     # no admissible configuration
-    offsets, _ = _class_offsets(h, stats.n)
-    return C + offsets, J
+    return C + _kernels.class_offsets(hd, a0, stats.n), J
 
 
-def _class_offsets(h: ExactHyperparameters, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The configuration-free terms of the class log evidences, (D, 4), and their (4, 9)
-    derivatives in the natural hyperparameters (the same for every dyad).
-
-    ``base - 0.5 sum_j log v_j - log T_{2 a0}(m_c / sqrt(b0 v_c / a0))``, with
-    ``base = -n/2 log 2 pi + a0 log b0 + log Gamma(a0 + n/2) - log Gamma(a0)``.
-    """
+def _class_offsets_grad(h: ExactHyperparameters) -> np.ndarray:
+    """(4, 9) derivatives of the configuration-free terms of the class log evidences
+    (:func:`alliancetraj.models._kernels.class_offsets`; the same for every dyad) in the
+    natural hyperparameters (:data:`alliancetraj.models._kernels.THETA` order)."""
     a0, b0 = h.noise_shape, h.noise_scale
-    base = (-0.5 * n * _LOG2PI + a0 * math.log(b0) + special.gammaln(a0 + 0.5 * n)
-            - special.gammaln(a0))
-    lva, lvb, lvd, lvc = (math.log(x) for x in (h.level_var, h.slope_var, h.depth_var,
-                                                 h.amplitude_var))
     # natural order: b0, ma, va, mb, vb, md, vd, mc, vc
     G = np.zeros((_K, 9))
     G[:, 0] = a0 / b0
@@ -716,24 +708,16 @@ def _class_offsets(h: ExactHyperparameters, n: np.ndarray) -> tuple[np.ndarray, 
     G[[_LIN, _V, _UN], 4] = -0.5 / h.slope_var
     G[[_V, _UN], 6] = -0.5 / h.depth_var
     G[_U, 8] = -0.5 / h.amplitude_var
-    trunc = {}
-    for cls, m_i, v_i, mean, var in ((_V, 5, 6, h.depth_mean, h.depth_var),
-                                     (_U, 7, 8, h.amplitude_mean, h.amplitude_var)):
+    # the prior truncation terms -log T_{2 a0}(m / sqrt(b0 v / a0))
+    for rows, m_i, v_i, mean, var in (([_V, _UN], 5, 6, h.depth_mean, h.depth_var),
+                                      ([_U], 7, 8, h.amplitude_mean, h.amplitude_var)):
         scale = math.sqrt(b0 / a0 * var)
         z = mean / scale
-        log_t = float(_log_t_cdf(z, 2.0 * a0))
-        hazard = math.exp(float(_t_pdf_log(z, 2.0 * a0)) - log_t)   # d log T / dz
-        trunc[cls] = log_t
-        rows = [_V, _UN] if cls == _V else [_U]
+        hazard = math.exp(float(_t_pdf_log(z, 2.0 * a0) - _log_t_cdf(z, 2.0 * a0)))
         G[rows, m_i] -= hazard / scale
         G[rows, v_i] += 0.5 * hazard * z / var
         G[rows, 0] += 0.5 * hazard * z / b0
-    off = np.empty((len(n), _K))
-    off[:, _LIN] = base - 0.5 * (lva + lvb)
-    off[:, _U] = base - 0.5 * (lva + lvc) - trunc[_U]
-    off[:, _V] = base - 0.5 * (lva + lvb + lvd) - trunc[_V]
-    off[:, _UN] = off[:, _V]
-    return off, G
+    return G
 
 
 def eb_partial(stats_list: list[_Stats], theta: np.ndarray, pi: np.ndarray
@@ -765,7 +749,7 @@ def eb_partial(stats_list: list[_Stats], theta: np.ndarray, pi: np.ndarray
         return sum(_mixture_terms(_kernel_class_evidence(s, h_shift, table_shift, grad=False)[0],
                                   pi)[0] for s in stats_list)
 
-    offset_grad = _class_offsets(h0, np.zeros(0))[1]   # the same for every dyad
+    offset_grad = _class_offsets_grad(h0)   # the same for every dyad
     # the compiled kernel releases the GIL: the shifted pass runs beside the main one
     with ThreadPoolExecutor(max_workers=1) as pool:
         ll_shift_future = pool.submit(shifted)

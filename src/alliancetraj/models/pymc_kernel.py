@@ -29,7 +29,6 @@ from pytensor.gradient import DisconnectedType, disconnected_type, grad_not_impl
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
-from scipy import special
 
 from . import pymc_design as pdz
 from ._kernels import (
@@ -40,7 +39,8 @@ from ._kernels import (
     class_evidence_kernel,
     group_patterns,
 )
-from .tcdf import LogTCdf, log_t_cdf
+from ._kernels import class_offsets as _class_offsets
+from .tcdf import LogTCdf
 
 __all__ = [
     "THETA",
@@ -78,30 +78,13 @@ def kernel_inputs(stats: pdz.CohortStats, noise_shape: float,
 
 
 def class_offsets(h: dict[str, Any], noise_shape: float, n: np.ndarray, xp: Any = np):
-    """Configuration-free terms of the class log evidence, ``(..., D, 4)``.
-
-    ``base_i - 0.5 sum_j log v_j - log T_{2 alpha}(m_c / sqrt(b0 v_c / alpha))`` per
-    dyad and class, for the numpy (``h`` values scalars or arrays of draws) or the
-    PyTensor (``xp=pytensor.tensor``) back end.
+    """Configuration-free terms of the class log evidence, ``(..., D, 4)``
+    (:func:`alliancetraj.models._kernels.class_offsets`), for the numpy (``h`` values
+    scalars or arrays of draws) or the PyTensor (``xp=pytensor.tensor``) back end.
     """
-    a0 = float(noise_shape)
-    n = np.asarray(n, dtype=float)
-    an = a0 + 0.5 * n
     if xp is np:
-        h = {k: np.asarray(h[k], dtype=float)[..., None] for k in THETA}
-        log_t_prior = log_t_cdf
-    else:
-        h = {k: xp.as_tensor(h[k], dtype="float64")[..., None] for k in THETA}
-        log_t_prior = _log_t_prior_pt
-    b0 = h["noise_scale"]
-    base = (-0.5 * n * pdz._LOG2PI + special.gammaln(an) - special.gammaln(a0)) + a0 * xp.log(b0)
-    lva, lvb, lvd, lvc = (xp.log(h[k]) for k in ("level_var", "slope_var", "depth_var",
-                                                  "amplitude_var"))
-    t_depth = log_t_prior(h["depth_mean"] / xp.sqrt(b0 / a0 * h["depth_var"]), 2.0 * a0)
-    t_amp = log_t_prior(h["amplitude_mean"] / xp.sqrt(b0 / a0 * h["amplitude_var"]), 2.0 * a0)
-    rupture = base - 0.5 * (lva + lvb + lvd) - t_depth
-    return xp.stack([base - 0.5 * (lva + lvb), base - 0.5 * (lva + lvc) - t_amp, rupture,
-                     rupture], axis=-1)
+        return _class_offsets(h, noise_shape, n)
+    return _class_offsets(h, noise_shape, n, xp=xp, log_t_prior=_log_t_prior_pt)
 
 
 def _log_t_prior_pt(z, dof: float):
