@@ -30,30 +30,53 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def grad_cost(n_dyads: int, n_sessions: int, seed: int) -> dict:
-    """Compile the model's logp+gradient with the numba backend and time one evaluation."""
+    """Time one logp+gradient evaluation as the sampler calls it, and the kernel alone.
+
+    The logp+gradient function is compiled with PyTensor's C back end, as
+    :func:`alliancetraj.models.pymc_nutpie.compile_pymc_model_c` does for nutpie; the
+    kernel (:func:`alliancetraj.models._kernels.class_evidence_kernel`) is timed with
+    and without its gradient. Medians of 7 repeats.
+    """
     import pytensor
+    from pymc.pytensorf import compile as compile_pymc
+
+    from alliancetraj.models import pymc_kernel as pk
+    from alliancetraj.models._kernels import THETA, class_evidence_kernel
 
     cohort = at.simulate_cohort(n_dyads=n_dyads, n_sessions=n_sessions, seed=seed)
     frame = at.load_sessions(cohort.sessions, min_sessions=pmm.MIN_SESSIONS)
     data = pmm.prepare_cohort(frame)
     model = pmm.build_cohort_model(data)
     t0 = time.perf_counter()
-    fn = model.logp_dlogp_function(ravel_inputs=True, mode="NUMBA")
-    fn.set_extra_values({})
+    values = [model.rvs_to_values[rv] for rv in model.free_RVs]
+    logp = model.logp()
+    with model:
+        fn = compile_pymc(values, [logp, *pytensor.grad(logp, values)])
     x0 = model.initial_point()
-    q = np.concatenate([np.ravel(x0[v.name]) for v in fn._grad_vars])
-    fn(q)
+    args = [x0[v.name] for v in values]
+    fn(*args)
     compile_s = time.perf_counter() - t0
-    reps = 30
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        fn(q)
-    per = (time.perf_counter() - t0) / reps
+
+    def median_ms(f, reps: int = 30) -> float:
+        times = []
+        for _ in range(7):
+            t = time.perf_counter()
+            for _ in range(reps):
+                f()
+            times.append((time.perf_counter() - t) / reps)
+        return 1000 * float(np.median(times))
+
+    inputs = tuple(pk.kernel_inputs(data.stats, data.noise_shape).values())
+    h = pmm._to_standard(at.classify(cohort.sessions, method="exact", seed=seed,
+                                     progress=False).hyperparameters, data.loc, data.sd)
+    theta = np.array([h[k] for k in THETA])
+    per = median_ms(lambda: fn(*args))
     n_cfg = int(data.stats.u_ok.sum() + data.stats.v_ok.sum() + data.stats.un_ok.sum()) + n_dyads
-    del pytensor
     return {"n_dyads": n_dyads, "n_sessions": n_sessions, "configurations": n_cfg,
-            "logp_grad_compile_s": compile_s, "logp_grad_ms": 1000 * per,
-            "ns_per_configuration": 1e9 * per / n_cfg, "load_avg_1min": os.getloadavg()[0]}
+            "logp_grad_compile_s": compile_s, "logp_grad_ms": per,
+            "kernel_grad_ms": median_ms(lambda: class_evidence_kernel(theta, *inputs, True)),
+            "kernel_value_ms": median_ms(lambda: class_evidence_kernel(theta, *inputs, False)),
+            "ns_per_configuration": 1e6 * per / n_cfg, "load_avg_1min": os.getloadavg()[0]}
 
 
 def run(n_dyads: int, n_sessions: int, chains: int, draws: int, tune: int, seed: int) -> dict:
