@@ -295,6 +295,20 @@ def _logsumexp(fs, gs, m, p, acc, with_grad):
     return top + math.log(tot)
 
 
+@numba.njit(cache=True)
+def _lookup_pass(zs, m, outer, inner, row, grid, lts, tps):
+    """``lts[:m], tps[:m] = log T(zs[:m])`` and its derivative (:func:`_lookup_grad`),
+    with the inner-grid step written out (see :func:`class_evidence_kernel`)."""
+    wmax, inv_step, z_in, inv_in = grid[0], grid[1], grid[2], grid[3]
+    last = inner.shape[1] - 2
+    for t in range(m):
+        z = zs[t]
+        if abs(z) < z_in:
+            lts[t], tps[t] = _inner_hermite(z, inner, row, z_in, inv_in, last)
+        else:
+            lts[t], tps[t] = _lookup_grad(z, outer, inner, row, wmax, inv_step, z_in, inv_in)
+
+
 @numba.njit(cache=True, nogil=True)
 def class_evidence_kernel(theta, pattern, n, an, rows, lcp, sx, sxx, u_sz, u_szz, u_ok, v_nd,
                           v_xd, v_ok, un_nd, un_xd, un_ok, syy, sy, sxy, u_szy, v_yd, un_yd,
@@ -328,18 +342,18 @@ def class_evidence_kernel(theta, pattern, n, an, rows, lcp, sx, sxx, u_sz, u_szz
     log-sum-exp, one exponential.
 
     Each class's configurations go through separate passes (``z`` and ``b_n``; the
-    table lookups; the log evidences; the gradient terms) over small scratch arrays,
-    with the inner-grid lookup written out in the loop. The passes have no dependency
+    table lookups, :func:`_lookup_pass`; the log evidences; the gradient terms) over
+    small scratch arrays. The passes have no dependency
     from one configuration to the next, so the CPU overlaps their latency-bound chains
     (division, square root, table load): 35% faster than one fused loop per
     configuration on the 500-dyad benchmark cohort (6.1 -> 3.9 ms with the gradient,
-    4.2 -> 2.9 ms without). Code generation here is fragile: routing the inner lookup
-    through :func:`_lookup_grad` inside these loops gave back most of the gain; time
+    4.2 -> 2.9 ms without). Code generation here is fragile: doing the lookups through
+    :func:`_lookup_grad` alone (its inner-grid branch not written out) gave back most of
+    the gain; time
     any change with ``benchmarks/bench_pymc.py --grad-only``.
     """
     b0, ma, va, mb, vb, md, vd, mc, vc = (theta[0], theta[1], theta[2], theta[3], theta[4],
                                           theta[5], theta[6], theta[7], theta[8])
-    wmax, inv_step, z_in, inv_in = tab_grid[0], tab_grid[1], tab_grid[2], tab_grid[3]
     pa, pb, pd, pc = 1.0 / va, 1.0 / vb, 1.0 / vd, 1.0 / vc
     D, P = pattern.shape[0], n.shape[0]
     # ------------------------------------------------- session-pattern level (no scores)
@@ -379,7 +393,6 @@ def class_evidence_kernel(theta, pattern, n, an, rows, lcp, sx, sxx, u_sz, u_szz
     fs = np.empty(kmax)       # log evidence of each admissible configuration
     gs = np.empty((kmax, 7))  # its gradient (b0, then means, then precisions)
     acc = np.empty(7)
-    n_inner = tab_inner.shape[1] - 2
     zs = np.empty(kmax)
     mus = np.empty(kmax)
     bns = np.empty(kmax)
@@ -428,13 +441,7 @@ def class_evidence_kernel(theta, pattern, n, an, rows, lcp, sx, sxx, u_sz, u_szz
                 rs[m] = r
                 js[m] = j
                 m += 1
-            for t in range(m):
-                z = zs[t]
-                if abs(z) < z_in:
-                    lts[t], tps[t] = _inner_hermite(z, tab_inner, row, z_in, inv_in, n_inner)
-                else:
-                    lts[t], tps[t] = _lookup_grad(z, tab_outer, tab_inner, row, wmax, inv_step,
-                                                  z_in, inv_in)
+            _lookup_pass(zs, m, tab_outer, tab_inner, row, tab_grid, lts, tps)
             for t in range(m):
                 j = js[t]
                 fs[t] = lts[t] - sch[p, j, 3] - ani * math.log(bns[t])
@@ -493,13 +500,7 @@ def class_evidence_kernel(theta, pattern, n, an, rows, lcp, sx, sxx, u_sz, u_szz
             rs[m] = r
             js[m] = j
             m += 1
-        for t in range(m):
-            z = zs[t]
-            if abs(z) < z_in:
-                lts[t], tps[t] = _inner_hermite(z, tab_inner, row, z_in, inv_in, n_inner)
-            else:
-                lts[t], tps[t] = _lookup_grad(z, tab_outer, tab_inner, row, wmax, inv_step,
-                                              z_in, inv_in)
+        _lookup_pass(zs, m, tab_outer, tab_inner, row, tab_grid, lts, tps)
         for t in range(m):
             fs[t] = lts[t] - schur_u[p, js[t], 2] - ani * math.log(bns[t])
         if with_grad:
