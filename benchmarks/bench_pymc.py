@@ -117,7 +117,7 @@ TRUTH = {
 
 
 def coverage(n_rep: int, n_dyads: int, n_sessions: int, chains: int, draws: int, tune: int,
-             seed: int, level: float = 0.9) -> pd.DataFrame:
+             seed: int, level: float = 0.9, partial: Path | None = None) -> pd.DataFrame:
     """Coverage of posterior intervals of the population parameters over repeated cohorts.
 
     Cohorts are simulated from the model itself (``pymc_design.sample_prior_predictive``)
@@ -167,6 +167,8 @@ def coverage(n_rep: int, n_dyads: int, n_sessions: int, chains: int, draws: int,
                              "divergences": int(idata.sample_stats["diverging"].sum()),
                              "compile_s": compile_s, "sampling_s": sample_s})
         print(f"coverage rep {r}: {sample_s:.1f} s", flush=True)
+        if partial is not None:  # rows so far, so that a stopped study keeps its replicates
+            pd.DataFrame(rows).to_csv(partial, index=False)
     return pd.DataFrame(rows)
 
 
@@ -187,10 +189,11 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     if args.coverage:
-        df = coverage(args.coverage, args.dyads[0], args.sessions, args.chains, args.draws,
-                      args.tune, args.seed)
         stem = "pymc_coverage" + (f"_{args.tag}" if args.tag else "")
+        df = coverage(args.coverage, args.dyads[0], args.sessions, args.chains, args.draws,
+                      args.tune, args.seed, partial=RESULTS / f"{stem}_partial.csv")
         df.to_csv(RESULTS / f"{stem}.csv", index=False)
+        (RESULTS / f"{stem}_partial.csv").unlink(missing_ok=True)
         summ = df.groupby("parameter", sort=False).agg(
             coverage=("covered", "mean"), n=("covered", "size"), truth=("truth", "first"),
             mean_estimate=("mean", "mean"), mean_width=("high", "mean"))
