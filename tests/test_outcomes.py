@@ -68,6 +68,41 @@ def test_bch_recovers_binomial_effects(big_cohort, noisy_result):
     assert np.all(np.abs(z) < 3.5), z
 
 
+def test_bch_binomial_intervals_invert_the_robust_score_test(big_cohort, noisy_result):
+    from scipy import stats
+
+    from alliancetraj.outcomes import _BCH
+
+    out = big_cohort.outcomes.loc[noisy_result.dyads]
+    fit = at.relate_outcomes(noisy_result, out, outcome="reliable_improvement",
+                             covariates=["baseline_severity"], family="binomial")
+    assert fit.settings["interval"] == "score"
+    assert "robust score test" in fit.summary()
+    eff = fit.effects
+    eq = _BCH(noisy_result.probabilities.to_numpy(), out["reliable_improvement"].to_numpy(float),
+              out[["baseline_severity"]].to_numpy(float), "binomial", 0, None)
+    beta = eq.fit()
+    assert np.allclose(beta[1:4], eff["estimate"].to_numpy())
+    crit = stats.chi2.ppf(0.95, 1)
+    for j, name in enumerate(eff.index, start=1):
+        lo, hi = eff.loc[name, ["ci_low", "ci_high"]]
+        assert lo < beta[j] < hi
+        # the bounds are where the statistic reaches the critical value; inside it is below
+        assert eq.score_statistic(beta, j, lo) == pytest.approx(crit, abs=1e-3)
+        assert eq.score_statistic(beta, j, hi) == pytest.approx(crit, abs=1e-3)
+        assert eq.score_statistic(beta, j, beta[j]) < 1e-8
+        # with 1,500 dyads the score and Wald intervals nearly agree
+        half = 1.959964 * eff.loc[name, "std_error"]
+        assert lo == pytest.approx(beta[j] - half, abs=0.15 * half)
+        assert hi == pytest.approx(beta[j] + half, abs=0.15 * half)
+        p0 = stats.chi2.sf(eq.score_statistic(beta, j, 0.0), 1)
+        assert eff.loc[name, "p_value"] == pytest.approx(p0)
+    # the Gaussian family keeps Wald intervals
+    gauss = at.relate_outcomes(noisy_result, out, outcome="recovery",
+                               covariates=["baseline_severity"])
+    assert gauss.settings["interval"] == "wald"
+
+
 def test_naive_methods_are_attenuated(big_cohort, noisy_result):
     kwargs = dict(outcome="recovery", covariates=["baseline_severity"])
     bch = at.relate_outcomes(noisy_result, big_cohort.outcomes, method="bch", **kwargs)
