@@ -815,7 +815,8 @@ def relate_outcomes(
             # logistic effects: invert the robust score test (Wald intervals over-cover
             # when the effect's SE is large: its SE grows with the estimate's error)
             for j in range(1, 1 + n_eff):
-                coefs.iloc[j, 2:5] = eq.score_interval(beta, se[j], j, alpha)
+                if np.isfinite(se[j]):
+                    coefs.iloc[j, 2:5] = eq.score_interval(beta, se[j], j, alpha)
         omnibus = _wald(beta[1:1 + n_eff], cov[1:1 + n_eff, 1:1 + n_eff])
         labels = [CLASSES[k] for k in active]
         D_used = pd.DataFrame(D, index=pd.Index(labels, name="true"),
