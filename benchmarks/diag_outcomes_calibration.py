@@ -26,7 +26,7 @@ import pandas as pd
 
 import alliancetraj as at
 from alliancetraj.errors import AllianceTrajWarning
-from alliancetraj.outcomes import _error_matrix, _fit_bch
+from alliancetraj.outcomes import _BCH, _error_matrix
 from alliancetraj.simulate import DEFAULT_OUTCOME_EFFECTS
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -50,7 +50,7 @@ def one(scenario: str, pilot_seed: list[int], eb_max_dyads: int, n_dyads: int) -
     np.add.at(d_true, (true, modal), 1)
     d_true /= d_true.sum(axis=1, keepdims=True)
     d_post = _error_matrix(P, modal)
-    beta = _fit_bch(P, EFFECTS[true], np.empty((len(true), 0)), "gaussian", 0, None)[0]
+    beta = _BCH(P, EFFECTS[true], np.empty((len(true), 0)), "gaussian", 0, None).fit()
     rel = (beta[1:4] - EFFECTS[1:]) / np.abs(EFFECTS[1:])
     row = {"scenario": scenario, "pilot_seed": str(pilot_seed), "eb_max_dyads": eb_max_dyads,
            "amplitude_var": hyp["amplitude_var"], "depth_var": hyp["depth_var"],

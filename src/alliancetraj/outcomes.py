@@ -386,7 +386,7 @@ class _BCH:
     def __init__(self, P: np.ndarray, y: np.ndarray, X: np.ndarray, family: str, ref: int,
                  D_given: np.ndarray | None):
         n, K = P.shape
-        self.P, self.family, self.n, self.K = P, family, n, K
+        self.family, self.n, self.K = family, n, K
         self.modal = np.argmax(P, axis=1)
         self.estimate_D = D_given is None
         self.D = _error_matrix(P, self.modal) if D_given is None else D_given
@@ -400,6 +400,15 @@ class _BCH:
         if family == "binomial":
             pbar = np.clip(y.mean(), 1e-3, 1 - 1e-3)
             self.start[0] = np.log(pbar / (1 - pbar))
+        if self.estimate_D:
+            # D is a function of the means a[k, s] = mean_i p_ik 1[modal_i = s]; their
+            # per-dyad deviations (phi) do not depend on the coefficients
+            self.a_hat = np.zeros((K, K))
+            for s in range(K):
+                self.a_hat[:, s] = P[self.modal == s].sum(axis=0) / n
+            phi = np.zeros((n, K, K))
+            phi[np.arange(n), :, self.modal] = P
+            self.phi = phi.reshape(n, K * K) - self.a_hat.reshape(1, K * K)
 
     def fit(self, start: np.ndarray | None = None, fixed: int | None = None) -> np.ndarray:
         return _weighted_fit(self.Z, self.yy, self.w, self.family,
@@ -409,21 +418,19 @@ class _BCH:
         """Bread ``sum w mu' z z'`` and the per-dyad estimating functions (n, p), the
         latter with the influence of the estimated error matrix when it comes from the
         probabilities."""
-        Z, n, K, P, modal = self.Z, self.n, self.K, self.P, self.modal
+        Z, n, K, modal = self.Z, self.n, self.K, self.modal
         mu, dmu = _mean_fn(self.family, Z @ beta)
         resid = self.yy - mu
         bread = (Z * (self.w * dmu)[:, None]).T @ Z
         psi = (Z * (self.w * resid)[:, None]).reshape(n, K, -1).sum(axis=1)  # per dyad
         if self.estimate_D:
-            # the estimating equations depend on D through W; D is a function of the
-            # means a[k, s] = mean_i p_ik 1[modal_i = s]: stack their influence.
+            # the estimating equations depend on D through W, D on the means a_hat:
+            # stack their influence.
             zr = (Z * resid[:, None]).reshape(n, K, -1)  # z_ik r_ik
             T = np.zeros((K, K, Z.shape[1]))  # T[s, k] = sum_{modal_i = s} z_ik r_ik / n
             for s in range(K):
                 T[s] = zr[modal == s].sum(axis=0) / n
-            a_hat = np.zeros((K, K))
-            for s in range(K):
-                a_hat[:, s] = P[modal == s].sum(axis=0) / n
+            a_hat = self.a_hat
 
             def mean_score(a: np.ndarray) -> np.ndarray:
                 Wa = np.linalg.inv(a / a.sum(axis=1, keepdims=True))
@@ -437,10 +444,7 @@ class _BCH:
                 up.flat[j] += h
                 dn.flat[j] -= h
                 G[:, j] = (mean_score(up) - mean_score(dn)) / (2 * h)
-            phi = np.zeros((n, K, K))
-            phi[np.arange(n), :, modal] = P
-            phi = phi.reshape(n, K * K) - a_hat.reshape(1, K * K)
-            psi = psi + phi @ G.T
+            psi = psi + self.phi @ G.T
         return bread, psi
 
     def sandwich(self, beta: np.ndarray) -> np.ndarray:
@@ -489,14 +493,6 @@ class _BCH:
                                           xtol=1e-4 * max(se, 1e-6)))
         p = float(stats.chi2.sf(self.score_statistic(beta, j, 0.0), 1))
         return bounds[0], bounds[1], p
-
-
-def _fit_bch(P: np.ndarray, y: np.ndarray, X: np.ndarray, family: str, ref: int,
-             D_given: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """BCH estimate and sandwich covariance. Returns (beta, cov, D)."""
-    eq = _BCH(P, y, X, family, ref, D_given)
-    beta = eq.fit()
-    return beta, eq.sandwich(beta), eq.D
 
 
 def _ml_loglik(theta: np.ndarray, Zk: np.ndarray, y: np.ndarray, A: np.ndarray,
