@@ -8,9 +8,8 @@ with honest uncertainty; relate the patterns to recovery.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from . import datasets, instruments
+from ._version import __version__
 from .classify import classify
 from .errors import DataError
 from .io import load_sessions, wide_to_long

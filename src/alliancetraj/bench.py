@@ -777,7 +777,7 @@ def _meta(
     seconds: float,
     memory: str,
 ) -> dict[str, Any]:
-    from . import __version__
+    from ._version import __version__
 
     versions = {
         "alliancetraj": __version__,

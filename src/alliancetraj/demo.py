@@ -87,7 +87,7 @@ def run_demo(
     Path
         The output folder.
     """
-    from . import __version__
+    from ._version import __version__
     from .report import confusion_table, write_report
 
     out = Path(out)

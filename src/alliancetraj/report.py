@@ -190,7 +190,7 @@ def build_report(
     score: Hashable = "score",
 ) -> str:
     """The report as one HTML string (see :func:`write_report`)."""
-    from . import __version__
+    from ._version import __version__
     from .plot import plot_dyad, plot_effects, plot_probabilities, plot_trajectories
 
     cols = {"dyad": dyad, "session": session, "score": score}

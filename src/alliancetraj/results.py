@@ -40,7 +40,7 @@ def empty_changepoints(index: pd.Index) -> pd.DataFrame:
 
 
 def _version() -> str:
-    from . import __version__
+    from ._version import __version__
 
     return __version__
 

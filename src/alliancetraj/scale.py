@@ -505,7 +505,7 @@ def _close_all(objs: list) -> None:
 
 
 def _version() -> str:
-    from . import __version__
+    from ._version import __version__
 
     return __version__
 

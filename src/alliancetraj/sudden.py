@@ -296,7 +296,7 @@ def sudden_changes(
     1     1        7       12.0     False
     2     3        8        9.0     False
     """
-    from .models._labelling import check_choice, check_number
+    from ._validation import check_choice, check_number
 
     direction = check_choice(_FUNC, "direction", direction, ("decrease", "increase"))
     multiple = check_choice(_FUNC, "multiple", multiple, _MULTIPLE)

@@ -36,7 +36,7 @@ columns repeat the point value; NaN where the class has no such quantity.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,8 +48,6 @@ from ..results import CHANGEPOINT_COLUMNS, ClassificationResult
 __all__ = [
     "Rupture",
     "build_result",
-    "check_choice",
-    "check_number",
     "find_repair",
     "label_dyad",
     "quadratic_u",
@@ -73,54 +71,6 @@ class Rupture:
     index: int
     pre_level: float
     repair_level: float
-
-
-# ----------------------------------------------------------------------------- checks
-def check_number(
-    func: str,
-    name: str,
-    value: Any,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    integer: bool = False,
-    low_open: bool = False,
-    allow_none: bool = False,
-) -> Any:
-    """Validate a numeric parameter; raise ``ValueError`` in the package's template."""
-    if value is None and allow_none:
-        return None
-    kind = "an int" if integer else "a number"
-    bounds = []
-    if low is not None:
-        bounds.append(f"{'>' if low_open else '>='} {low:g}")
-    if high is not None:
-        bounds.append(f"<= {high:g}")
-    what = f"{kind}{' ' + ' and '.join(bounds) if bounds else ''}"
-    if allow_none:
-        what += " or None"
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if ok:
-        ok = bool(np.isfinite(value))
-    if ok and integer:
-        ok = float(value) == int(value)
-    if ok and low is not None:
-        ok = value > low if low_open else value >= low
-    if ok and high is not None:
-        ok = value <= high
-    if not ok:
-        raise ValueError(f"The '{name}' parameter of {func} must be {what}. Got {value!r} instead.")
-    return int(value) if integer else float(value)
-
-
-def check_choice(func: str, name: str, value: Any, choices: Sequence[str]) -> str:
-    """Validate a string option against its valid values."""
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(
-            f"The '{name}' parameter of {func} must be one of {list(choices)}. "
-            f"Got {value!r} instead."
-        )
-    return value
 
 
 # ---------------------------------------------------------------------------- pieces

@@ -44,8 +44,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._validation import check_choice, check_number
 from ..results import ClassificationResult
-from ._labelling import Rupture, build_result, check_choice, check_number, label_dyad
+from ._labelling import Rupture, build_result, label_dyad
 
 __all__ = ["MIN_SESSIONS", "classify_pelt"]
 

@@ -886,7 +886,7 @@ def _tidy_idata(idata, data: CohortData, fixed: Mapping[str, Any], classes: Sequ
     """
     import xarray as xr
 
-    from .. import __version__
+    from .._version import __version__
 
     post = idata.posterior
     shape = (post.sizes["chain"], post.sizes["draw"])

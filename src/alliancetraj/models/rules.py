@@ -55,8 +55,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._validation import check_choice, check_number
 from ..results import ClassificationResult
-from ._labelling import Rupture, build_result, check_choice, check_number, find_repair, label_dyad
+from ._labelling import Rupture, build_result, find_repair, label_dyad
 
 __all__ = ["MIN_SESSIONS", "classify_rules"]
 
