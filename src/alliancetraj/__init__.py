@@ -15,6 +15,7 @@ from .errors import DataError
 from .io import load_sessions, wide_to_long
 from .mediation import mediation
 from .models.growth import GrowthModel, alliance_symptom_model
+from .monitor import monitor
 from .outcomes import relate_outcomes
 from .results import CLASSES, ClassificationResult
 from .simulate import Cohort, simulate_alliance_symptoms, simulate_cohort, simulate_mediation
@@ -33,6 +34,7 @@ __all__ = [
     "instruments",
     "load_sessions",
     "mediation",
+    "monitor",
     "relate_outcomes",
     "simulate_alliance_symptoms",
     "simulate_cohort",

@@ -202,6 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-dyads", type=int, default=None, help="dyads per simulated cohort")
     p.add_argument("--n-seeds", type=int, default=None, help="replicate cohorts per cell")
     p.set_defaults(func=_cmd_benchmark)
+
+    from .monitor import add_cli_parser as _add_monitor
+
+    _add_monitor(sub)  # alliancetraj monitor: rupture alerts (logic in monitor.py)
     return parser
 
 

@@ -9,6 +9,8 @@ on and never calls ``plt.show()``.
   repair with their posterior;
 - :func:`plot_probabilities` — class probabilities across dyads (sorted stacked bars);
 - :func:`plot_effects` — forest plot of a ``relate_outcomes`` fit;
+- :func:`plot_monitor_dyad`, :func:`plot_caseload` — session-by-session rupture
+  alerts (:func:`alliancetraj.monitor`);
 - benchmark figures (confusion matrix, reliability diagram, runtime) from
   :mod:`alliancetraj.plot.benchmark`.
 """
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from ._common import CLASS_COLORS, CLASS_NAMES
 from .dyad import DyadFit, dyad_fit, plot_dyad
+from .monitor import plot_caseload, plot_monitor_dyad
 from .outcomes import plot_effects
 from .trajectories import class_means, plot_probabilities, plot_trajectories
 
@@ -28,8 +31,10 @@ __all__ = [
     "DyadFit",
     "class_means",
     "dyad_fit",
+    "plot_caseload",
     "plot_dyad",
     "plot_effects",
+    "plot_monitor_dyad",
     "plot_probabilities",
     "plot_trajectories",
 ]
