@@ -47,6 +47,11 @@ REQUIRES: dict[str, list[str]] = {
         "alliancetraj.bench:run_benchmark",
         "alliancetraj.plot.benchmark:plot_runtime",
     ],
+    "06_monitoring.py": [
+        "alliancetraj.models.exact",
+        "alliancetraj.monitor:monitor",
+        "alliancetraj.plot.monitor:plot_caseload",
+    ],
 }
 #: notebooks that take longer (PyMC compiles and samples); still run by `make test`
 SLOW = {"02_rupture_repair.py"}
