@@ -35,7 +35,8 @@ false alarms
 calibration
     of ``p_unrepaired`` against the event the model can see at ``t``: a drop began
     at ``r <= t - 1`` (two dropped sessions observed) and has not been repaired by
-    ``t``; binned reliability and the Brier score.
+    ``t``; binned reliability and the Brier score, for all dyads and without the
+    ``u_shaped`` ones (whose falling half the model cannot yet tell from a drop).
 
 Baselines (no probability, so no calibration):
 ``sd2`` — session ``t`` is alerted when its score is more than 2 SD below the mean of
@@ -252,8 +253,9 @@ def run(n_ref: int, n_new: int, n_reps: int, source: str, seed: int, repeats: in
         table = monitor(new_sessions, priors, threshold=0.5)
         p = table["p_unrepaired"].to_numpy(dtype=float)
         state = visible_state(table, truth)
-        cal = calibration(p, state).assign(rep=rep)
-        calib.append(cal)
+        no_u = (truth["true_class"].astype(str) != "u_shaped").reindex(table["dyad"]).to_numpy()
+        calib.append(calibration(p, state).assign(rep=rep, subset="all"))
+        calib.append(calibration(p[no_u], state[no_u]).assign(rep=rep, subset="without_u_shaped"))
         brier = float(np.nanmean((p - state) ** 2))
         first_sd = float(new_sessions.loc[new_sessions["session"] == 1, "score"].std())
         cutoff = rci_cutoff(first_sd, 0.9)
@@ -306,13 +308,18 @@ def _markdown(summary: pd.DataFrame, calib: pd.DataFrame, timing: dict, meta: di
             f"| {r['alert_sessions_per100_stable']:.2f} | {r['alert_precision']:.0%} |")
     brier = summary.loc[summary["method"] == "monitor", "brier"].median()
     lines += ["", f"Brier score of `p_unrepaired` (all scored sessions): {brier:.4f}.", "",
-              "Calibration (pooled over replicates):", "",
-              "| bin | sessions | mean p | observed share |", "|---|---|---|---|"]
+              "Calibration (pooled over replicates; observed share: sessions in a visible, "
+              "unrepaired drop; right: the same without the u_shaped dyads):", "",
+              "| bin | sessions | mean p | observed share | sessions (no U) | mean p (no U) "
+              "| observed share (no U) |", "|---|---|---|---|---|---|---|"]
     pooled = calib.assign(wp=calib["mean_p"] * calib["n"], wo=calib["observed"] * calib["n"])
-    pooled = pooled.groupby(["bin_low", "bin_high"])[["n", "wp", "wo"]].sum().reset_index()
-    for _, r in pooled.iterrows():
+    pooled = pooled.groupby(["subset", "bin_low", "bin_high"])[["n", "wp", "wo"]].sum()
+    both = pd.merge(pooled.loc["all"], pooled.loc["without_u_shaped"], left_index=True,
+                    right_index=True, suffixes=("", "_nou")).reset_index()
+    for _, r in both.iterrows():
         lines.append(f"| {r['bin_low']:.1f}-{r['bin_high']:.1f} | {int(r['n'])} "
-                     f"| {r['wp'] / r['n']:.3f} | {r['wo'] / r['n']:.3f} |")
+                     f"| {r['wp'] / r['n']:.3f} | {r['wo'] / r['n']:.3f} | {int(r['n_nou'])} "
+                     f"| {r['wp_nou'] / r['n_nou']:.3f} | {r['wo_nou'] / r['n_nou']:.3f} |")
     lines += ["", "Timing (medians): one update (one dyad of "
               f"{timing['update_sessions']} sessions, latest only) {timing['update_ms_median']:.1f} "
               f"ms; weekly caseload run of {timing['caseload_dyads']} dyads "
