@@ -182,8 +182,9 @@ def describe_curve(dev: np.ndarray, rupture: int | None, sigma: float) -> dict[s
     ``max_step_share`` (the largest one-session change as a share of that dip) and
     ``wander_sd`` (the deviation's range); sizes in noise SDs.
     """
-    low = int(np.argmin(dev))
-    dip = min(dev[: low + 1].max(), dev[low:].max()) - dev[low]
+    before = np.maximum.accumulate(dev)
+    after = np.maximum.accumulate(dev[::-1])[::-1]
+    dip = float(np.max(np.minimum(before, after) - dev))
     steps = np.abs(np.diff(dev))
     out: dict[str, Any] = {
         "dip_sd": dip / sigma,
@@ -254,7 +255,7 @@ def simulate_design(
     labels = np.asarray(CLASSES, dtype=object)[rng.choice(len(CLASSES), size=n_dyads, p=p)]
     ids = [f"d{i:05d}" for i in range(n_dyads)]
     frames, rows = [], []
-    for dyad, cls in zip(ids, labels, strict=True):
+    for i_dyad, (dyad, cls) in enumerate(zip(ids, labels, strict=True)):
         n = int(rng.integers(design.sessions[0], design.sessions[1] + 1))
         first = 2 if rng.uniform() < design.first_two else 1
         sigma = rng.uniform(*design.sigma)
@@ -280,8 +281,7 @@ def simulate_design(
         missing_rate = rng.uniform(*design.missing)
         rated = _missing_mask(n, missing_rate, keep, rng)
         sessions = first + np.arange(n)
-        frames.append(pd.DataFrame({"dyad": dyad, "session": sessions[rated],
-                                    "score": score[rated]}))
+        frames.append((np.full(int(rated.sum()), i_dyad), sessions[rated], score[rated]))
         low_idx = int(np.argmin(shape.deviation))
         rows.append({
             "dyad": dyad,
@@ -303,8 +303,12 @@ def simulate_design(
             **{k: facts[k] for k in ("depth_sd", "recovered_share", "dip_sd",
                                      "max_step_share", "wander_sd")},
         })
-    sessions_df = pd.concat(frames, ignore_index=True)
-    sessions_df["session"] = sessions_df["session"].astype(np.int64)
+    which, session, score = (np.concatenate(parts) for parts in zip(*frames, strict=True))
+    sessions_df = pd.DataFrame({
+        "dyad": pd.array(np.asarray(ids, dtype=object)[which], dtype="str"),
+        "session": session.astype(np.int64),
+        "score": score.astype(np.float64),
+    })
     truth = pd.DataFrame(rows).set_index("dyad")
     truth["true_class"] = pd.Categorical(truth["true_class"], categories=list(CLASSES))
     outcomes = draw_outcomes(labels, rng, effects, binary)
