@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import alliancetraj as at
 from alliancetraj.bench import run_benchmark
@@ -34,6 +36,7 @@ from alliancetraj.worlds import (
     worst_worlds,
 )
 from alliancetraj.worlds._core import describe_curve, draw_outcomes
+from alliancetraj.worlds.shapes import SHAPES
 
 NAMES = list(WORLDS)
 
@@ -123,6 +126,38 @@ def test_label_convention_holds(cohorts, name, seed):
     last = ur["first_session"] + ur["n_sessions"] - 1
     assert (ur["rupture_session"] <= last - 1).all()
     assert (ur["rupture_session"] >= ur["first_session"] + 2).all()
+
+
+SHAPE_CASES = [(cls, variant) for cls, table in SHAPES.items() for variant in table]
+
+
+@settings(max_examples=200, deadline=None)
+@given(case=st.sampled_from(SHAPE_CASES), n=st.integers(5, 50),
+       sigma=st.floats(0.05, 0.5), seed=st.integers(0, 2**32 - 1))
+def test_every_shape_follows_the_convention(case, n, sigma, seed):
+    cls, variant = case
+    shape = SHAPES[cls][variant](n, sigma, np.random.default_rng(seed))
+    dev = shape.deviation
+    assert dev.shape == (n,) and np.all(np.isfinite(dev))
+    facts = describe_curve(dev, shape.rupture, sigma)
+    if cls == "linear":
+        assert shape.rupture is None and facts["wander_sd"] < MAX_WANDER_SD
+    elif cls == "u_shaped":
+        assert shape.rupture is None
+        assert facts["dip_sd"] >= MIN_SIZE_SD
+        assert facts["max_step_share"] <= MAX_STEP_SHARE + 1e-9
+        low = int(np.argmin(dev))
+        before, after = np.flatnonzero(dev[:low] > dev[low] + 0.5 * facts["dip_sd"] * sigma), \
+            np.flatnonzero(dev[low:] > dev[low] + 0.5 * facts["dip_sd"] * sigma)
+        assert len(before) and len(after)  # high on both sides of the bottom
+    else:
+        assert 2 <= shape.rupture <= n - 2
+        assert facts["depth_sd"] >= MIN_SIZE_SD
+        if cls == "v_shaped":
+            assert facts["recovered_share"] >= REPAIRED_SHARE
+            assert facts["repair"] is not None and facts["repair"] > shape.rupture
+        else:
+            assert facts["recovered_share"] <= UNREPAIRED_SHARE
 
 
 def test_earlier_repaired_ruptures_do_not_change_the_label():

@@ -234,15 +234,16 @@ def simulate_world(
                                  binary_effects=binary_effects)
 
 
-def resolve_worlds(worlds: str | Sequence[str]) -> list[str]:
-    """World names from ``"all"``, one name or a sequence of names (validated)."""
+def resolve_worlds(worlds: str | Sequence[str], func: str = "run_worlds") -> list[str]:
+    """World names from ``"all"``, one name or a sequence of names (validated; ``func``
+    is the function named in the error message)."""
     if isinstance(worlds, str):
         worlds = list(WORLDS) if worlds == "all" else [worlds]
     names = list(dict.fromkeys(worlds))
     if not names:
         raise ValueError(f"No worlds given. Valid worlds: {list(WORLDS)} or 'all'.")
     for name in names:
-        check_choice("run_benchmark", "worlds", name, [*WORLDS, "all"])
+        check_choice(func, "worlds", name, [*WORLDS, "all"])
     return names
 
 
