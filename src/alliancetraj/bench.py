@@ -1261,7 +1261,7 @@ def _load_average() -> list[float] | None:
 def _write_worlds(out, prefix, rows, confusion, names, runners, skipped, command, seed,
                   n_seeds, started, load_before, echo) -> BenchmarkResults:
     from ._version import __version__
-    from .worlds import WORLD_SCORES, describe_worlds, world_table, worst_worlds
+    from .worlds import WORLD_SCORES, world_table, worlds_summary, worst_worlds
 
     results = pd.DataFrame(rows)
     for col in ("error", "macro_f1"):
@@ -1287,43 +1287,7 @@ def _write_worlds(out, prefix, rows, confusion, names, runners, skipped, command
                      "numpy": np.__version__, "pandas": pd.__version__},
         "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count()},
     }
-    parts = [
-        "# alliancetraj on independent worlds",
-        "",
-        f"Made by `{command}` on {meta['date']} ({meta['machine']['cpu_count']} CPU(s); "
-        f"load average {meta['load_average_before']} before, "
-        f"{meta['load_average_after']} after; {meta['wall_seconds']:.0f} s in all).",
-        "",
-        "## Worlds",
-        "",
-        describe_worlds(names),
-        "",
-    ]
-    if skipped:
-        parts += ["Skipped: " + "; ".join(f"`{k}` ({v})" for k, v in skipped.items()), ""]
-    if len(worst):
-        shown = worst.assign(**{c: worst[c].map(_fmt) for c in worst
-                                if c.startswith("worst_") and c != "worst_world"})
-        parts += ["## Headline: the worst world", "",
-                  f"Per method and cohort size, medians over {n_seeds} replicate(s) per "
-                  "world, then the worst world on each score.", "",
-                  _md_table(list(shown.columns), shown.astype(str).to_numpy().tolist()), ""]
-        rounded = table.copy()
-        for c in rounded.columns[4:]:
-            rounded[c] = rounded[c].map(_fmt_seconds if c == "runtime_s" else _fmt)
-        parts += ["## Every world", "",
-                  "Median over replicates. recall_*: share of a true class labelled so; "
-                  "ece: top-label ECE, 10 bins; share_error: largest |mean probability - "
-                  "true share| over the classes; rupture_within_1: share of true ruptures "
-                  "located within one session; runtime_s: seconds of the method's call.", "",
-                  _md_table(list(rounded.columns), rounded.astype(str).to_numpy().tolist()),
-                  ""]
-    errors = results[results["error"].fillna("") != ""]
-    if len(errors):
-        parts += ["## Failures", "", *(f"- `{r.method}` on `{r.world}` replicate "
-                                       f"{r.replicate}: {r.error}" for r in errors.itertuples()),
-                  ""]
-    summary = "\n".join(parts)
+    summary = worlds_summary(results, table, worst, meta)
     files = [_write_csv(results, out / f"{prefix}_results.csv"),
              _write_csv(confusion_df, out / f"{prefix}_confusion.csv")]
     if len(table):

@@ -107,7 +107,7 @@ from .generators import (
     srs_ceiling,
     steep_trends,
 )
-from .scoring import WORLD_SCORES, score_world, world_table, worst_worlds
+from .scoring import WORLD_SCORES, score_world, world_table, worlds_summary, worst_worlds
 
 __all__ = [
     "BINARY_EFFECTS",
@@ -137,6 +137,7 @@ __all__ = [
     "steep_trends",
     "world_seed",
     "world_table",
+    "worlds_summary",
     "worst_worlds",
 ]
 

@@ -20,7 +20,7 @@ import pandas as pd
 from ..metrics import score_result
 from ..results import CLASSES
 
-__all__ = ["WORLD_SCORES", "score_world", "world_table", "worst_worlds"]
+__all__ = ["WORLD_SCORES", "score_world", "world_table", "worlds_summary", "worst_worlds"]
 
 #: The per-world columns, in the order of the tables.
 WORLD_SCORES: tuple[str, ...] = (
@@ -122,3 +122,79 @@ def worst_worlds(results: pd.DataFrame) -> pd.DataFrame:
         rows.append(row)
     out = pd.DataFrame(rows)
     return out.rename(columns={"macro_f1_world": "worst_world"})
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None or not np.isfinite(value):
+        return "–"
+    return f"{value:.3f}"
+
+
+def _fmt_seconds(value: Any) -> str:
+    return "–" if value is None or not np.isfinite(value) else f"{value:.3g}"
+
+
+def _md_table(frame: pd.DataFrame) -> str:
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |",
+             "| " + " | ".join("---" for _ in frame.columns) + " |"]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.to_numpy()]
+    return "\n".join(lines)
+
+
+def worlds_summary(results: pd.DataFrame, table: pd.DataFrame, worst: pd.DataFrame,
+                   meta: dict[str, Any]) -> str:
+    """The Markdown summary of a worlds benchmark: command, load, worlds, the worst-world
+    headline and every world (``meta`` as written by :func:`alliancetraj.bench.run_worlds`).
+    """
+    from . import describe_worlds
+
+    parts = [
+        "# alliancetraj on independent worlds",
+        "",
+        f"Made by `{meta['command']}` on {meta['date']} ({meta['machine']['cpu_count']} "
+        f"CPU(s); load average {meta['load_average_before']} before, "
+        f"{meta['load_average_after']} after; {meta['wall_seconds']:.0f} s in all).",
+        "",
+        "## Worlds",
+        "",
+        describe_worlds(meta["worlds"]),
+        "",
+    ]
+    if meta.get("skipped"):
+        parts += ["Skipped: " + "; ".join(f"`{k}` ({v})" for k, v in meta["skipped"].items()),
+                  ""]
+    if len(worst):
+        shown = worst.copy()
+        for c in shown.columns:
+            if c.startswith("worst_") and c != "worst_world":
+                shown[c] = shown[c].map(_fmt)
+        rounded = table.copy()
+        for c in rounded.columns[4:]:
+            rounded[c] = rounded[c].map(_fmt_seconds if c == "runtime_s" else _fmt)
+        parts += [
+            "## Headline: the worst world",
+            "",
+            f"Per method and cohort size, medians over {meta['n_seeds']} replicate(s) per "
+            "world, then the worst world on each score.",
+            "",
+            _md_table(shown),
+            "",
+            "## Every world",
+            "",
+            "Median over replicates. recall_*: share of a true class labelled so; ece: "
+            "top-label ECE, 10 bins; share_error: largest |mean probability - true share| "
+            "over the classes; rupture_within_1: share of true ruptures located within one "
+            "session; runtime_s: seconds of the method's call.",
+            "",
+            _md_table(rounded),
+            "",
+        ]
+    errors = results[results["error"].fillna("") != ""]
+    if len(errors):
+        parts += ["## Failures", ""]
+        parts += [f"- `{r.method}` on `{r.world}` replicate {r.replicate}: {r.error}"
+                  for r in errors.itertuples()]
+        parts += [""]
+    return "\n".join(parts)
