@@ -199,6 +199,11 @@ def test_describe_curve_measures_what_it_says():
 def test_scales_sessions_noise_and_missing(cohorts):
     srs = cohorts["srs_ceiling"].sessions["score"]
     assert (srs > 34).mean() > 0.5  # most ratings above 34
+    truth = cohorts["srs_ceiling"].truth
+    first = cohorts["srs_ceiling"].sessions.groupby("dyad")["score"].first()
+    assert truth["level"].between(0, 40).all()
+    gap = (first.reindex(truth.index) - truth["level"]).abs()
+    assert gap.median() < 1.5 * truth["noise_sd"].median()  # the first rating is near it
     assert np.allclose(srs * 10, np.round(srs * 10))
     wai = cohorts["balanced_wai"].sessions["score"]
     assert np.allclose(wai * 12, np.round(wai * 12))

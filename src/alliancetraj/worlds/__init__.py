@@ -59,8 +59,8 @@ Every world returns a :class:`~alliancetraj.Cohort`:
     Index dyad: ``true_class`` (categorical in the order of
     :data:`alliancetraj.CLASSES`), ``variant``, ``rupture_session``,
     ``repair_session``, ``turning_session`` (the bottom of a U), ``first_session``,
-    ``n_sessions`` (planned), ``n_rated``, ``level``, ``total_change`` (the trend,
-    scale points), ``noise_kind``, ``noise_parameter`` (rho, df or SD ratio),
+    ``n_sessions`` (planned), ``n_rated``, ``level`` (the noise-free score at the
+    first planned session), ``total_change`` (the trend, scale points), ``noise_kind``, ``noise_parameter`` (rho, df or SD ratio),
     ``noise_sd`` (scale points), ``missing_rate``, ``depth`` (scale points) and the
     measured sizes above. ``truth.attrs`` holds the world, the scale, the class
     shares and the outcome model.

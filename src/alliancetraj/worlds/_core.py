@@ -293,7 +293,7 @@ def simulate_design(
             "first_session": first,
             "n_sessions": n,
             "n_rated": int(rated.sum()),
-            "level": level,
+            "level": float(mean[0]),
             "total_change": change * scale.unit,
             "noise_kind": kind,
             "noise_parameter": noise_par,
