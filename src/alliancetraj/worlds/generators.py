@@ -32,6 +32,7 @@ __all__ = [
 ]
 
 Seed = int | np.random.Generator | None
+Effects = Mapping[str, float] | None
 
 
 def _every(*names: str) -> dict[str, float]:
@@ -57,7 +58,7 @@ def _run(name: str, design: Design, n_dyads: int, seed: Seed, shares: Any,
 
 
 def balanced_wai(n_dyads: int = 400, *, seed: Seed = None, shares: Any = None,
-                 outcome_effects=None, binary_effects=None) -> Cohort:
+                 outcome_effects: Effects = None, binary_effects: Effects = None) -> Cohort:
     """Balanced classes, WAI-SR (1-5 in steps of 1/12), 8-24 sessions, Gaussian noise
     SD 0.12-0.30, 10% missing; linear trends from -1.0 to +1.2 over treatment; cosine
     U shapes, abruptly repaired ruptures and plain unrepaired drops.
@@ -79,7 +80,7 @@ def balanced_wai(n_dyads: int = 400, *, seed: Seed = None, shares: Any = None,
 
 
 def ar1_wai(n_dyads: int = 400, *, seed: Seed = None, shares: Any = None,
-            outcome_effects=None, binary_effects=None) -> Cohort:
+            outcome_effects: Effects = None, binary_effects: Effects = None) -> Cohort:
     """AR(1) residuals (rho 0.2-0.4) on the WAI-SR, 8-24 sessions; wandering as well
     as steady linear dyads, cosine and piecewise U shapes, abrupt and gradual repair,
     unrepaired drops that drift back part of the way."""
@@ -94,7 +95,7 @@ def ar1_wai(n_dyads: int = 400, *, seed: Seed = None, shares: Any = None,
 
 
 def heavy_tails(n_dyads: int = 400, *, seed: Seed = None, shares: Any = None,
-                outcome_effects=None, binary_effects=None) -> Cohort:
+                outcome_effects: Effects = None, binary_effects: Effects = None) -> Cohort:
     """Student-t residuals (3-5 df, same SD) on the WAI-SR, 10-20 sessions, many
     ruptures: repaired partially, beyond the earlier level or abruptly; unrepaired
     drops, some after an earlier repaired rupture; asymmetric U shapes."""
@@ -109,7 +110,7 @@ def heavy_tails(n_dyads: int = 400, *, seed: Seed = None, shares: Any = None,
 
 
 def srs_ceiling(n_dyads: int = 30, *, seed: Seed = None, shares: Any = None,
-                outcome_effects=None, binary_effects=None) -> Cohort:
+                outcome_effects: Effects = None, binary_effects: Effects = None) -> Cohort:
     """The Session Rating Scale (0-40 in steps of 0.1) near its ceiling (most ratings
     above 34), 5-12 sessions from session 1 or 2, 10-20% missing, routine-care shares,
     Gaussian or heteroscedastic noise; a small service's cohort by default (30 dyads).
@@ -124,7 +125,7 @@ def srs_ceiling(n_dyads: int = 30, *, seed: Seed = None, shares: Any = None,
 
 
 def seven_point_floor(n_dyads: int = 100, *, seed: Seed = None, shares: Any = None,
-                      outcome_effects=None, binary_effects=None) -> Cohort:
+                      outcome_effects: Effects = None, binary_effects: Effects = None) -> Cohort:
     """A 7-point scale (mean of 4 items, steps of 1/4) near its floor: starting levels
     1.6-3.2, 8-16 sessions, balanced classes; falling linear dyads run into the floor."""
     design = Design(
@@ -137,7 +138,7 @@ def seven_point_floor(n_dyads: int = 100, *, seed: Seed = None, shares: Any = No
 
 
 def brief(n_dyads: int = 100, *, seed: Seed = None, shares: Any = None,
-          outcome_effects=None, binary_effects=None) -> Cohort:
+          outcome_effects: Effects = None, binary_effects: Effects = None) -> Cohort:
     """Brief treatments: 5-8 sessions from session 1 or 2, 10-25% missing (at least
     four rated sessions), WAI-SR, balanced classes, every shape that fits."""
     design = Design(
@@ -148,7 +149,7 @@ def brief(n_dyads: int = 100, *, seed: Seed = None, shares: Any = None,
 
 
 def long_treatment(n_dyads: int = 5000, *, seed: Seed = None, shares: Any = None,
-                   outcome_effects=None, binary_effects=None) -> Cohort:
+                   outcome_effects: Effects = None, binary_effects: Effects = None) -> Cohort:
     """Long treatments: 30-50 sessions, 10-25% missing, Gaussian, AR(1) or
     heteroscedastic noise, wandering alliances, two rupture-repair episodes, unrepaired
     ruptures after repaired ones; a registry-sized cohort by default (5,000 dyads)."""
@@ -166,7 +167,7 @@ def long_treatment(n_dyads: int = 5000, *, seed: Seed = None, shares: Any = None
 
 
 def routine_care(n_dyads: int = 400, *, seed: Seed = None, shares: Any = None,
-                 outcome_effects=None, binary_effects=None) -> Cohort:
+                 outcome_effects: Effects = None, binary_effects: Effects = None) -> Cohort:
     """Routine-care class shares (Larsson et al. 2018 with Stevens et al. 2007: linear
     66%, u_shaped 8.5%, v_shaped 14.7%, unrepaired 10.7%), WAI-SR starting high
     (3.2-4.6: a ceiling), 8-20 sessions, 10-20% missing, every noise kind and shape."""
@@ -179,7 +180,7 @@ def routine_care(n_dyads: int = 400, *, seed: Seed = None, shares: Any = None,
 
 
 def steep_trends(n_dyads: int = 400, *, seed: Seed = None, shares: Any = None,
-                 outcome_effects=None, binary_effects=None) -> Cohort:
+                 outcome_effects: Effects = None, binary_effects: Effects = None) -> Cohort:
     """Mostly linear dyads (Stevens et al. 2007: 66%) with steep and shallow trends
     (total change -1.5 to +1.5), the other classes on trends of -1.0 to +1.0; WAI-SR,
     8-20 sessions, Gaussian or AR(1) noise."""
@@ -192,7 +193,7 @@ def steep_trends(n_dyads: int = 400, *, seed: Seed = None, shares: Any = None,
 
 
 def mixed(n_dyads: int = 400, *, seed: Seed = None, shares: Any = None,
-          outcome_effects=None, binary_effects=None) -> Cohort:
+          outcome_effects: Effects = None, binary_effects: Effects = None) -> Cohort:
     """Everything at once: 5-50 sessions from session 1 or 2, 10-25% missing, every
     noise kind, every shape, balanced classes, WAI-SR."""
     design = Design(
