@@ -71,7 +71,8 @@ def check_file_target(path: str | os.PathLike, *, what: str = "out") -> Path:
 
     Refuses an existing directory, a parent that exists but is not a directory,
     and a parent directory (the nearest existing ancestor, when folders are still
-    to be made) that is not writable. Raises :class:`~alliancetraj.DataError`
+    to be made) in which no file can be created (an existing read-only file at
+    ``path`` is no obstacle: it is replaced, not written into). Raises :class:`~alliancetraj.DataError`
     naming ``what`` (e.g. ``"--out"``) and the fix.
     """
     p = Path(path)
@@ -81,10 +82,6 @@ def check_file_target(path: str | os.PathLike, *, what: str = "out") -> Path:
             "Give a file name (e.g. classes.csv)."
         )
     _check_writable_parent(p, what)
-    if p.exists() and not os.access(p, os.W_OK):
-        raise DataError(
-            f"{what} {str(p)!r} exists and is read-only. Choose another path or make it writable."
-        )
     return p
 
 
@@ -119,11 +116,24 @@ def _check_writable_parent(p: Path, what: str) -> None:
         parent = parent.parent
     if not parent.is_dir():
         raise DataError(f"{what} {str(p)!r}: {str(parent)!r} is not a directory. Fix the path.")
-    if not os.access(parent, os.W_OK | os.X_OK):
+    if not _can_create_in(parent):
         raise DataError(
             f"{what} {str(p)!r} cannot be written: the directory {str(parent)!r} is read-only. "
             "Choose a writable location."
         )
+
+
+def _can_create_in(folder: Path) -> bool:
+    """Try it: create (and remove) a probe file; permission bits alone mislead (root,
+    read-only mounts, ACLs)."""
+    probe = _temp_sibling(folder / "probe")
+    try:
+        fd = os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except OSError:
+        return False
+    os.close(fd)
+    _remove(probe)
+    return True
 
 
 @contextlib.contextmanager
