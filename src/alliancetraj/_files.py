@@ -131,8 +131,10 @@ def _can_create_in(folder: Path) -> bool:
         fd = os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     except OSError:
         return False
-    os.close(fd)
-    _remove(probe)
+    try:
+        os.close(fd)
+    finally:
+        _remove(probe)
     return True
 
 
