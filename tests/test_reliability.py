@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import alliancetraj as at
-from alliancetraj._files import atomic_path, check_file_target, write_text_atomic
+from alliancetraj._files import atomic_path, atomic_paths, check_file_target, write_text_atomic
 from alliancetraj.cli import main
 
 
@@ -377,6 +377,21 @@ def test_a_failed_write_keeps_the_previous_file(tmp_path):
     assert target.read_text() == "previous\n" and _leftovers(tmp_path) == []
     write_text_atomic(target, "new\n")
     assert target.read_text() == "new\n" and _leftovers(tmp_path) == []
+
+
+def test_files_that_belong_together_are_replaced_together(tmp_path):
+    paths = [tmp_path / "cohort.csv", tmp_path / "cohort_truth.csv"]
+    for p in paths:
+        p.write_text("old\n")
+    with pytest.raises(KeyboardInterrupt), atomic_paths(*paths) as temps:
+        temps[0].write_text("new\n")
+        raise KeyboardInterrupt
+    assert [p.read_text() for p in paths] == ["old\n", "old\n"]
+    assert _leftovers(tmp_path) == []
+    with atomic_paths(*paths) as temps:
+        for tmp in temps:
+            tmp.write_text("new\n")
+    assert [p.read_text() for p in paths] == ["new\n", "new\n"]
 
 
 def test_a_read_only_previous_file_is_replaced_not_written_into(tmp_path):

@@ -31,6 +31,7 @@ from .errors import DataError, format_ids
 __all__ = [
     "atomic_dir",
     "atomic_path",
+    "atomic_paths",
     "check_dir_target",
     "check_file_target",
     "write_atomic",
@@ -163,6 +164,29 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         _remove(tmp)
         raise
     _fsync_path(target.parent)
+
+
+@contextlib.contextmanager
+def atomic_paths(*paths: str | os.PathLike) -> Iterator[list[Path]]:
+    """Several files that belong together: all are written first, then all moved into
+    place (a failure before the moves leaves every previous file as it was)."""
+    targets = [Path(p) for p in paths]
+    temps = []
+    try:
+        for target in targets:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temps.append(_temp_sibling(target))
+        yield temps
+        for tmp in temps:
+            _fsync_path(tmp)
+        for tmp, target in zip(temps, targets, strict=True):
+            os.replace(tmp, target)
+    except BaseException:
+        for tmp in temps:
+            _remove(tmp)
+        raise
+    for folder in {t.parent for t in targets}:
+        _fsync_path(folder)
 
 
 def write_atomic(path: str | os.PathLike, writer: Callable[[Path], object]) -> Path:

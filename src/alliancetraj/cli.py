@@ -20,7 +20,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ._files import check_file_target, write_atomic
+from ._files import atomic_paths, check_file_target, write_atomic
 from .errors import DataError
 
 __all__ = ["main"]
@@ -159,9 +159,14 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         n_sessions=(args.min_sessions, args.max_sessions),
         noise=args.noise, ar1=args.ar1, df=args.df, missing=args.missing,
     )
-    _write_table(cohort.sessions, out, fmt, index=False)
-    _write_table(cohort.outcomes, outcomes_path, "csv")
-    _write_table(cohort.truth, truth_path, "csv")
+    # the three files belong together: all written, then all moved into place
+    with atomic_paths(out, outcomes_path, truth_path) as (tmp, tmp_outcomes, tmp_truth):
+        if fmt == "parquet":
+            cohort.sessions.to_parquet(tmp, index=False)
+        else:
+            cohort.sessions.to_csv(tmp, index=False)
+        cohort.outcomes.to_csv(tmp_outcomes)
+        cohort.truth.to_csv(tmp_truth)
     print(f"wrote {len(cohort.sessions)} sessions of {args.n_dyads} dyads to {out}")
     print(f"wrote outcomes to {outcomes_path} and the truth to {truth_path}")
     return 0
