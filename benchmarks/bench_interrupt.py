@@ -42,6 +42,12 @@ RESULTS = Path(__file__).resolve().parent / "results"
 ENV = {**os.environ, "PYTHONPATH": str(Path(at.__file__).resolve().parents[1])}
 
 
+def _default_sigint() -> None:
+    """In the child: Ctrl-C's default action, even when this process runs in the
+    background (where SIGINT is ignored, and the ignoring would be inherited)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith(".~"))
 
@@ -59,6 +65,7 @@ def interrupt_trial(folder: Path, fmt: str, sig: int, n_dyads: int, n_rows_new: 
         [sys.executable, "-m", "alliancetraj.cli", "simulate", "--out", str(out),
          "--n-dyads", str(n_dyads), "--seed", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=folder, env=ENV,
+        preexec_fn=_default_sigint,
     )
     while (not any(n.endswith(out.name) for n in _leftovers(folder))
            and proc.poll() is None):

@@ -447,6 +447,12 @@ def test_dask_writer_never_deletes_user_files(sessions, tmp_path):
 #: the subprocesses import this very package (not another install), whatever the cwd
 _ENV = {**os.environ, "PYTHONPATH": str(Path(at.__file__).resolve().parents[1])}
 
+def _default_sigint() -> None:
+    """In the child: Ctrl-C's default action, even when this process runs in the
+    background (where SIGINT is ignored, and the ignoring would be inherited)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 _SLOW_WRITER = """
     import sys, time
     import pandas as pd
@@ -467,6 +473,10 @@ _SLOW_WRITER = """
 """
 
 
+_POSIX = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+
+@_POSIX
 @pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupting_a_cli_write_keeps_the_previous_output(tmp_path, csv, sig, status):
     out = tmp_path / "classes.csv"
@@ -478,6 +488,7 @@ def test_interrupting_a_cli_write_keeps_the_previous_output(tmp_path, csv, sig, 
         [sys.executable, str(driver), str(marker), "classify", str(csv), "--out", str(out),
          "--method", "rules"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=_ENV,
+        preexec_fn=_default_sigint,
     )
     deadline = time.monotonic() + 60
     while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -491,6 +502,7 @@ def test_interrupting_a_cli_write_keeps_the_previous_output(tmp_path, csv, sig, 
     assert _leftovers(tmp_path) == []
 
 
+@_POSIX
 def test_interrupting_a_real_large_write_leaves_old_or_complete_output(tmp_path):
     """No patching: SIGINT while ``simulate`` writes ~70,000 rows to CSV."""
     out = tmp_path / "cohort.csv"
@@ -499,6 +511,7 @@ def test_interrupting_a_real_large_write_leaves_old_or_complete_output(tmp_path)
         [sys.executable, "-m", "alliancetraj.cli", "simulate", "--out", str(out), "--n-dyads",
          "5000", "--seed", "3"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=_ENV,
+        preexec_fn=_default_sigint,
     )
     deadline = time.monotonic() + 60
     while (not any(n.endswith(".cohort.csv") for n in _leftovers(tmp_path))

@@ -397,9 +397,11 @@ def load_sessions(
     Raises
     ------
     DataError
-        For a missing file, an unparsable file, missing columns, empty data, missing
-        dyad ids, non-integer or non-positive sessions, non-numeric, infinite or
-        missing scores, duplicated (dyad, session) pairs, or scores off the scale.
+        For a missing file, an unparsable file, missing or repeated column names,
+        empty data, missing dyad ids, non-integer or non-positive sessions, session
+        numbers above ``MAX_SESSION`` (1,000), boolean, non-numeric, infinite or
+        missing scores, scores beyond ``MAX_ABS_SCORE`` (1e100) in absolute value,
+        duplicated (dyad, session) pairs, or scores off the scale.
 
     Examples
     --------
