@@ -526,3 +526,19 @@ def test_interrupting_a_real_large_write_leaves_old_or_complete_output(tmp_path)
     else:                                 # it finished before the signal arrived
         assert proc.returncode == 0
     assert _leftovers(tmp_path) == []
+
+
+def test_dask_output_folder_with_user_files_is_refused_before_computing(sessions, tmp_path,
+                                                                         capsys, no_compute):
+    pytest.importorskip("dask.dataframe")
+    pytest.importorskip("pyarrow")
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    sessions.to_parquet(folder / "part-0.parquet", index=False)
+    out = tmp_path / "res"
+    out.mkdir()
+    (out / "_alliancetraj.json").write_text("{}")
+    (out / "notes.txt").write_text("mine")
+    status, err = _cli(["classify", folder, "--out", out], capsys)
+    assert status == 2 and "did not write: 'notes.txt'" in err and "--out '" in err
+    assert (out / "notes.txt").read_text() == "mine"

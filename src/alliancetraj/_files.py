@@ -79,7 +79,7 @@ def check_file_target(path: str | os.PathLike, *, what: str = "out") -> Path:
     p = Path(path)
     if p.is_dir():
         raise DataError(
-            f"{what} {str(p)!r} is an existing directory, but a file is written there. "
+            f"{_named(what, p)} is an existing directory, but a file is written there. "
             "Give a file name (e.g. classes.csv)."
         )
     _check_writable_parent(p, what)
@@ -96,14 +96,14 @@ def check_dir_target(path: str | os.PathLike, owned: Callable[[str], bool], *,
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise DataError(
-            f"{what} {str(p)!r} is an existing file, but a directory is written there. "
+            f"{_named(what, p)} is an existing file, but a directory is written there. "
             "Give a new or empty directory, or a directory written by alliancetraj."
         )
     if p.is_dir():
         foreign = sorted(e.name for e in p.iterdir() if not owned(e.name))
         if foreign:
             raise DataError(
-                f"{what} {str(p)!r} holds file(s) alliancetraj did not write: "
+                f"{_named(what, p)} holds file(s) alliancetraj did not write: "
                 f"{format_ids(foreign)}. Choose a new or empty directory (nothing there is "
                 "deleted)."
             )
@@ -111,15 +111,20 @@ def check_dir_target(path: str | os.PathLike, owned: Callable[[str], bool], *,
     return p
 
 
+def _named(what: str, p: Path) -> str:
+    """``--out 'x'`` for an option, ``out='x'`` for a keyword."""
+    return f"{what}{'' if what.endswith('=') else ' '}{str(p)!r}"
+
+
 def _check_writable_parent(p: Path, what: str) -> None:
     parent = p.absolute().parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
-        raise DataError(f"{what} {str(p)!r}: {str(parent)!r} is not a directory. Fix the path.")
+        raise DataError(f"{_named(what, p)}: {str(parent)!r} is not a directory. Fix the path.")
     if not _can_create_in(parent):
         raise DataError(
-            f"{what} {str(p)!r} cannot be written: the directory {str(parent)!r} is read-only. "
+            f"{_named(what, p)} cannot be written: the directory {str(parent)!r} is read-only. "
             "Choose a writable location."
         )
 
