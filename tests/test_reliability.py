@@ -133,7 +133,7 @@ INPUT_CASES = {
                                  r"not positive integers: .*'s1': 1.5"),
     "score: repeated item columns": (_score_repeated_item_columns, r"'i1' appear more than"),
     "score: repeated columns=": (_score_repeated_columns_argument, r"'i1' appear more than"),
-    "pymc: all-constant scores": (_pymc_constant, r"Every score is the same"),
+    "pymc: all-constant scores": (_pymc_constant, r"Every score in column .score. is the same"),
 }
 
 

@@ -795,7 +795,8 @@ def classify_pymc(
     y = frame["score"].to_numpy(dtype=float)
     if np.ptp(y) <= 1e-12 * np.max(np.abs(y)):
         raise DataError(
-            f"Every score is the same ({y[0]:g}): the mixture has no variation to fit and "
+            f"Every score in column {frame.attrs.get('source_columns', {}).get('score', 'score')!r}"
+            f" is the same ({y[0]:g}): the mixture has no variation to fit and "
             "NUTS cannot start. Check the score column, or use method='exact', which labels "
             "constant series linear."
         )
