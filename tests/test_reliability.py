@@ -542,3 +542,19 @@ def test_dask_output_folder_with_user_files_is_refused_before_computing(sessions
     status, err = _cli(["classify", folder, "--out", out], capsys)
     assert status == 2 and "did not write: 'notes.txt'" in err and "--out '" in err
     assert (out / "notes.txt").read_text() == "mine"
+
+
+@_POSIX
+def test_dask_workers_started_by_the_cli_leave_ctrl_c_to_it():
+    """Ctrl-C reaches the whole process group: the workers must not print tracebacks."""
+    pytest.importorskip("distributed")
+    from alliancetraj.cli import _quiet_local_cluster
+
+    client, cluster = _quiet_local_cluster(1)
+    try:
+        ignored = client.run(lambda: signal.getsignal(signal.SIGINT) == signal.SIG_IGN)
+        assert list(ignored.values()) == [True]
+        assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN   # not in this process
+    finally:
+        client.close()
+        cluster.close()

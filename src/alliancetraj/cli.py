@@ -229,6 +229,33 @@ def _classify_checks(args: argparse.Namespace) -> tuple[Path, bool, Path, str | 
     return source, on_dask, out, fmt
 
 
+def _quiet_local_cluster(workers: int | None) -> list:
+    """[client, cluster] of a local Dask cluster whose worker processes ignore Ctrl-C.
+
+    Ctrl-C in a terminal reaches every process of the group; the workers would each
+    print a KeyboardInterrupt traceback. They are started with SIGINT ignored (an
+    ignored signal stays ignored in child processes); this process handles the
+    interrupt and shuts them down.
+    """
+    from .scale import local_cluster
+
+    try:
+        import distributed
+    except ImportError as exc:
+        raise _CliError("a directory input runs on Dask: `pip install alliancetraj[dask]`") \
+            from exc
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        cluster = local_cluster(workers)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    try:
+        return [distributed.Client(cluster), cluster]
+    except BaseException:
+        cluster.close()
+        raise
+
+
 def _cmd_classify(args: argparse.Namespace) -> int:
     source, on_dask, out, fmt = _classify_checks(args)
     from .classify import classify
@@ -245,11 +272,18 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     columns = {"dyad": args.dyad, "session": args.session, "score": args.score,
                "scale": _scale(args.scale), "dropna": args.dropna}
     if on_dask:
+        owned = []
         try:
-            result = classify(str(source), method=args.method, out=str(out), **columns,
-                              **options)
+            if args.scheduler is None:
+                owned = _quiet_local_cluster(args.workers)
+                options.pop("workers", None)
+                options["scheduler"] = owned[0]
+            classify(str(source), method=args.method, out=str(out), **columns, **options)
         except (OSError, RuntimeError) as exc:  # a cluster that does not start or dies
             raise _CliError(f"the Dask computation failed: {exc}") from exc
+        finally:
+            for obj in owned:
+                obj.close()
         print(f"wrote results to {out}")
         return 0
     result = classify(source, method=args.method, **columns, **options)
