@@ -279,10 +279,15 @@ class ClassificationResult:
         The file is written beside ``path`` and moved into place when complete, so
         an interrupted write leaves any previous file intact.
         """
+        import os
+
         from ._files import write_atomic
 
         ds = self.to_xarray()
-        write_atomic(path, ds.to_netcdf)
+        if isinstance(path, (str, os.PathLike)):
+            write_atomic(path, ds.to_netcdf)
+        else:  # an open file object: written as given
+            ds.to_netcdf(path)
 
     @classmethod
     def read_netcdf(cls, path) -> ClassificationResult:
