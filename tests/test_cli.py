@@ -50,3 +50,15 @@ def test_errors_are_one_line_with_status_2(tmp_path, args, pattern):
     err = proc.stderr.strip()
     assert len(err.splitlines()) == 1 and "Traceback" not in err
     assert pattern in err
+
+
+def test_every_option_has_help_text():
+    import argparse
+
+    from alliancetraj.cli import build_parser
+
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for name, command in sub.choices.items():
+        for action in command._actions:
+            assert action.help, f"{name} {action.option_strings or action.dest} has no help"

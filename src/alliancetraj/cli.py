@@ -1,25 +1,79 @@
 """Command line: ``alliancetraj demo | simulate | validate | classify | benchmark``.
 
-Errors in the user's data or arguments print one line to stderr and exit with
-status 2, never a traceback.
+Every option and every output path is checked *before* any computation. Expected
+failures (bad data, a bad option, an unwritable path, too little memory, a Dask
+cluster that does not start) print one line to stderr and exit with status 2;
+an interrupt (Ctrl-C, SIGTERM) exits with 130 (143 for SIGTERM), never a
+traceback. Messages name the command-line options (``--dyad``), not the Python
+keywords. Outputs are written atomically (see :mod:`alliancetraj._files`): an
+interrupted run leaves a previous output at the same path intact.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import os
+import re
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ._files import atomic_paths, check_file_target, write_atomic
 from .errors import DataError
 
 __all__ = ["main"]
 
 EXIT_USAGE = 2
+EXIT_INTERRUPT = 130
+EXIT_TERMINATED = 143
+
+#: Table formats written, by (lower-case) file-name ending.
+_TABLE_FORMATS = {".csv": "csv", ".csv.gz": "csv", ".parquet": "parquet", ".pq": "parquet"}
+#: Methods that draw random numbers (take ``seed``).
+_SEEDED = ("exact", "pymc", "growth")
 
 
 class _CliError(Exception):
     """An error to report in one line."""
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that partial outputs are removed."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr (exit status 2)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+# --------------------------------------------------------------------------- option types
+def _int_at_least(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"must be an integer >= {low}; got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}; got {text!r}")
+        return value
+
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number; got {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number; got {text!r}")
+    return value
 
 
 def _scale(values: Sequence[str] | None) -> tuple[float, float] | None:
@@ -29,41 +83,90 @@ def _scale(values: Sequence[str] | None) -> tuple[float, float] | None:
         low, high = (float(v) for v in values)
     except ValueError:
         raise _CliError(f"--scale takes two numbers LOW HIGH; got {' '.join(values)}") from None
+    if not (low < high) or any(v in (float("inf"), float("-inf")) for v in (low, high)):
+        raise _CliError(f"--scale takes two finite numbers LOW < HIGH; got {' '.join(values)}")
     return low, high
 
 
-def _write_table(frame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = path.suffix.lower()
-    if suffix in {".parquet", ".pq"}:
-        frame.to_parquet(path)
-    elif suffix == ".nc":
-        raise _CliError("write tables as .csv or .parquet")
+# ------------------------------------------------------------------------ path checks
+def _table_target(raw: str, option: str = "--out") -> tuple[Path, str]:
+    """Check an output table path before computing; return it and its format."""
+    if raw.endswith(("/", os.sep)):
+        raise _CliError(
+            f"{option} {raw!r} names a directory, but a table file is written; give a file "
+            "name ending in .csv, .csv.gz or .parquet"
+        )
+    path = Path(raw)
+    if path.is_dir():
+        check_file_target(path, what=option)     # says: an existing directory
+    name = path.name.lower()
+    fmt = next((f for s, f in sorted(_TABLE_FORMATS.items(), key=lambda kv: -len(kv[0]))
+                if name.endswith(s)), None)
+    if fmt is None:
+        raise _CliError(
+            f"{option} {raw!r}: unknown file type {path.suffix or '(none)'!r}; write .csv, "
+            ".csv.gz or .parquet (for Excel, write .csv and open it there)"
+        )
+    if fmt == "parquet" and importlib.util.find_spec("pyarrow") is None:
+        raise _CliError(f"{option} {raw!r}: writing Parquet needs pyarrow: "
+                        "`pip install alliancetraj[parquet]`")
+    check_file_target(path, what=option)
+    return path, fmt
+
+
+def _folder_target(raw: str, option: str = "--out") -> Path:
+    """Check an output folder (demo, benchmark) before computing."""
+    path = Path(raw)
+    if path.exists() and not path.is_dir():
+        raise _CliError(f"{option} {raw!r} is an existing file, but a folder is written there; "
+                        "give a folder name")
+    probe = path / "_"
+    check_file_target(probe, what=option)  # the nearest existing folder must be writable
+    return path
+
+
+def _write_table(frame, path: Path, fmt: str, *, index: bool = True) -> None:
+    if fmt == "parquet":
+        write_atomic(path, lambda tmp: frame.to_parquet(tmp, index=index))
     else:
-        frame.to_csv(path)
+        write_atomic(path, lambda tmp: frame.to_csv(tmp, index=index))
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:  # pragma: no cover
+        return False
 
 
 # ----------------------------------------------------------------------------- commands
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from .simulate import simulate_cohort
 
+    out, fmt = _table_target(args.out)
+    stem = out.name[: len(out.name) - len(next(s for s in sorted(_TABLE_FORMATS, key=len,
+                                                                   reverse=True)
+                                              if out.name.lower().endswith(s)))]
+    outcomes_path = out.with_name(f"{stem}_outcomes.csv")
+    truth_path = out.with_name(f"{stem}_truth.csv")
+    for extra in (outcomes_path, truth_path):
+        check_file_target(extra, what="--out")
+    if args.min_sessions > args.max_sessions:
+        raise _CliError(f"--min-sessions ({args.min_sessions}) must be <= --max-sessions "
+                        f"({args.max_sessions})")
     cohort = simulate_cohort(
         n_dyads=args.n_dyads, seed=args.seed,
         n_sessions=(args.min_sessions, args.max_sessions),
         noise=args.noise, ar1=args.ar1, df=args.df, missing=args.missing,
     )
-    out = Path(args.out)
-    if out.suffix.lower() in {".parquet", ".pq"}:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        cohort.sessions.to_parquet(out, index=False)
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        cohort.sessions.to_csv(out, index=False)
-    stem = out.with_suffix("")
-    outcomes_path = stem.parent / f"{stem.name}_outcomes.csv"
-    truth_path = stem.parent / f"{stem.name}_truth.csv"
-    cohort.outcomes.to_csv(outcomes_path)
-    cohort.truth.to_csv(truth_path)
+    # the three files belong together: all written, then all moved into place
+    with atomic_paths(out, outcomes_path, truth_path) as (tmp, tmp_outcomes, tmp_truth):
+        if fmt == "parquet":
+            cohort.sessions.to_parquet(tmp, index=False)
+        else:
+            cohort.sessions.to_csv(tmp, index=False)
+        cohort.outcomes.to_csv(tmp_outcomes)
+        cohort.truth.to_csv(tmp_truth)
     print(f"wrote {len(cohort.sessions)} sessions of {args.n_dyads} dyads to {out}")
     print(f"wrote outcomes to {outcomes_path} and the truth to {truth_path}")
     return 0
@@ -90,7 +193,71 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _classify_checks(args: argparse.Namespace) -> tuple[Path, bool, Path, str | None]:
+    """Check every classify option and the output path; nothing is computed yet."""
+    source = Path(args.file)
+    if not source.exists():
+        raise _CliError(f"FILE {args.file!r} does not exist; check the path (relative paths "
+                        f"are read from {str(Path.cwd())!r})")
+    on_dask = source.is_dir()
+    if not on_dask:
+        for option, value in (("--workers", args.workers), ("--scheduler", args.scheduler)):
+            if value is not None:
+                raise _CliError(
+                    f"{option} runs Dask on a directory of Parquet files, but {args.file!r} is "
+                    f"a file; drop {option}, or give the directory"
+                )
+    if on_dask and args.method != "exact":
+        raise _CliError(f"--method {args.method}: a directory of Parquet files (Dask) is "
+                        "classified with --method exact only")
+    if args.seed is not None and args.method not in _SEEDED:
+        raise _CliError(f"--seed: --method {args.method} draws no random numbers; drop --seed")
+    if args.scheduler is not None and not re.fullmatch(r"[a-z0-9+]+://\S+|[^\s:/]+:\d+",
+                                                       args.scheduler):
+        raise _CliError(f"--scheduler {args.scheduler!r} is not a scheduler address; give "
+                        "HOST:PORT or tcp://HOST:PORT")
+    _scale(args.scale)
+    if on_dask:
+        from .scale import _prepare_out
+
+        out = _prepare_out(args.out, overwrite=False)
+        fmt = None
+    else:
+        out, fmt = _table_target(args.out)
+        if _same_file(out, source):
+            raise _CliError(f"--out {args.out!r} is the input file; choose another name")
+    return source, on_dask, out, fmt
+
+
+def _quiet_local_cluster(workers: int | None) -> list:
+    """[client, cluster] of a local Dask cluster whose worker processes ignore Ctrl-C.
+
+    Ctrl-C in a terminal reaches every process of the group; the workers would each
+    print a KeyboardInterrupt traceback. They are started with SIGINT ignored (an
+    ignored signal stays ignored in child processes); this process handles the
+    interrupt and shuts them down.
+    """
+    from .scale import local_cluster
+
+    try:
+        import distributed
+    except ImportError as exc:
+        raise _CliError("a directory input runs on Dask: `pip install alliancetraj[dask]`") \
+            from exc
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        cluster = local_cluster(workers)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    try:
+        return [distributed.Client(cluster), cluster]
+    except BaseException:
+        cluster.close()
+        raise
+
+
 def _cmd_classify(args: argparse.Namespace) -> int:
+    source, on_dask, out, fmt = _classify_checks(args)
     from .classify import classify
 
     options = {}
@@ -102,18 +269,25 @@ def _cmd_classify(args: argparse.Namespace) -> int:
         options["workers"] = args.workers
     if args.scheduler is not None:
         options["scheduler"] = args.scheduler
-    source = args.file
-    if Path(source).is_dir():
-        options["out"] = args.out
-    result = classify(
-        source, method=args.method, dyad=args.dyad, session=args.session, score=args.score,
-        scale=_scale(args.scale), dropna=args.dropna, **options,
-    )
-    if Path(source).is_dir():
-        print(f"wrote results to {args.out}")
+    columns = {"dyad": args.dyad, "session": args.session, "score": args.score,
+               "scale": _scale(args.scale), "dropna": args.dropna}
+    if on_dask:
+        owned = []
+        try:
+            if args.scheduler is None:
+                owned = _quiet_local_cluster(args.workers)
+                options.pop("workers", None)
+                options["scheduler"] = owned[0]
+            classify(str(source), method=args.method, out=str(out), **columns, **options)
+        except (OSError, RuntimeError) as exc:  # a cluster that does not start or dies
+            raise _CliError(f"the Dask computation failed: {exc}") from exc
+        finally:
+            for obj in owned:
+                obj.close()
+        print(f"wrote results to {out}")
         return 0
-    out = Path(args.out)
-    _write_table(result.to_frame(), out)
+    result = classify(source, method=args.method, **columns, **options)
+    _write_table(result.to_frame(), out, fmt)
     counts = result.labels.value_counts()
     mix = ", ".join(f"{k} {counts.get(k, 0)}" for k in result.probabilities.columns)
     print(f"classified {len(result)} dyads with method={args.method!r} ({mix}); wrote {out}")
@@ -125,19 +299,66 @@ def _cmd_classify(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    run_demo(out=Path(args.out), n_dyads=args.n_dyads, seed=args.seed, echo=print)
+    out = _folder_target(args.out)
+    run_demo(out=out, n_dyads=args.n_dyads, seed=args.seed, echo=print)
     return 0
 
 
 def _cmd_benchmark(args: argparse.Namespace) -> int:
     from .bench import run_benchmark
 
-    run_benchmark(out=Path(args.out), quick=args.quick, methods=args.methods, seed=args.seed,
+    out = _folder_target(args.out)
+    run_benchmark(out=out, quick=args.quick, methods=args.methods, seed=args.seed,
                   echo=print, n_dyads=args.n_dyads, n_seeds=args.n_seeds)
     return 0
 
 
 # ------------------------------------------------------------------------------- parser
+
+def _cmd_monitor(args: argparse.Namespace) -> int:
+    from .monitor import DEFAULT_THRESHOLD, MIN_SESSIONS, fit_priors, monitor, save_priors
+
+    source = Path(args.file)
+    if not source.exists():
+        raise _CliError(f"FILE {args.file!r} does not exist; check the path")
+    cols = dict(dyad=args.dyad, session=args.session, score=args.score,
+                scale=_scale(args.scale), dropna=args.dropna)
+    if args.fit_priors:
+        if args.out is not None or args.threshold is not None or args.all_sessions:
+            raise _CliError("--fit-priors writes only --priors; drop --out, --threshold and "
+                            "--all-sessions (score the caseload in a second run)")
+        target = Path(args.priors)
+        if target.suffix.lower() != ".json":
+            raise _CliError(f"--priors {args.priors!r}: priors are written as .json")
+        check_file_target(target, what="--priors")
+        priors = fit_priors(source, **cols)
+        path = save_priors(priors, target)
+        print(f"fitted priors on {priors.reference['n_dyads']} dyads; wrote {path}")
+        return 0
+    if args.out is None:
+        raise _CliError("monitor needs --out ALERTS.csv (or --fit-priors to fit priors)")
+    threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
+    if not 0 < threshold < 1:
+        raise _CliError(f"--threshold must be a number in (0, 1); got {threshold!r}")
+    if not Path(args.priors).is_file():
+        raise _CliError(f"--priors {args.priors!r} does not exist; fit priors first with "
+                        "`alliancetraj monitor PAST.csv --fit-priors --priors FILE.json`")
+    out, fmt = _table_target(args.out)
+    if _same_file(out, source):
+        raise _CliError(f"--out {args.out!r} is the input file; choose another name")
+    table = monitor(source, args.priors, threshold=threshold,
+                    latest_only=not args.all_sessions, **cols)
+    _write_table(table, out, fmt, index=False)
+    latest = table.groupby("dyad", sort=False).tail(1)
+    n_alert, n_new = int(latest["alert"].sum()), int(latest["new_alert"].sum())
+    waiting = int((latest["status"] != "scored").sum())
+    print(f"scored {latest['dyad'].nunique()} dyads at their latest session: {n_alert} "
+          f"alert(s), {n_new} new, at threshold {threshold:g}"
+          + (f"; {waiting} with fewer than {MIN_SESSIONS} sessions" if waiting else "")
+          + f"; wrote {out}")
+    return 0
+
+
 def _add_columns(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dyad", default="dyad", help="dyad id column (default: dyad)")
     p.add_argument("--session", default="session", help="session number column (default: session)")
@@ -150,63 +371,136 @@ def _add_columns(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from ._version import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="alliancetraj",
         description="Therapeutic-alliance trajectories: classify, simulate, benchmark.",
     )
     parser.add_argument("--version", action="version", version=f"alliancetraj {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    seed_help = "random seed, an integer >= 0 (default: %(default)s)"
 
     p = sub.add_parser("demo", help="simulate a cohort, classify it, relate classes to recovery, "
                                     "write a report")
     p.add_argument("--out", default="demo-output", help="output folder (default: demo-output)")
-    p.add_argument("--n-dyads", type=int, default=300)
-    p.add_argument("--seed", type=int, default=2024)
-    p.set_defaults(func=_cmd_demo)
+    p.add_argument("--n-dyads", type=_int_at_least(10), default=300,
+                   help="dyads in the simulated cohort (default: 300)")
+    p.add_argument("--seed", type=_int_at_least(0), default=2024, help=seed_help)
+    p.set_defaults(func=_cmd_demo, parser_=p)
 
     p = sub.add_parser("simulate", help="write a simulated cohort (sessions, outcomes, truth)")
-    p.add_argument("--out", required=True, help="sessions file (.csv or .parquet)")
-    p.add_argument("--n-dyads", type=int, default=400)
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--min-sessions", type=int, default=8)
-    p.add_argument("--max-sessions", type=int, default=20)
-    p.add_argument("--noise", type=float, default=0.25)
-    p.add_argument("--ar1", type=float, default=0.0)
-    p.add_argument("--df", type=float, default=None, help="Student-t residual df")
-    p.add_argument("--missing", type=float, default=0.0, help="share of missing sessions")
-    p.set_defaults(func=_cmd_simulate)
+    p.add_argument("--out", required=True,
+                   help="sessions file (.csv, .csv.gz or .parquet); the outcomes and the true "
+                        "classes go beside it as NAME_outcomes.csv and NAME_truth.csv")
+    p.add_argument("--n-dyads", type=_int_at_least(1), default=400,
+                   help="number of dyads (default: 400)")
+    p.add_argument("--seed", type=_int_at_least(0), default=1, help=seed_help)
+    p.add_argument("--min-sessions", type=_int_at_least(1), default=8,
+                   help="fewest sessions per dyad (default: 8)")
+    p.add_argument("--max-sessions", type=_int_at_least(1), default=20,
+                   help="most sessions per dyad (default: 20)")
+    p.add_argument("--noise", type=_finite_float, default=0.25,
+                   help="residual SD of the scores, in scale points (default: 0.25)")
+    p.add_argument("--ar1", type=_finite_float, default=0.0,
+                   help="AR(1) autocorrelation of the residuals, in (-1, 1) (default: 0)")
+    p.add_argument("--df", type=_finite_float, default=None,
+                   help="Student-t residual degrees of freedom (default: normal residuals)")
+    p.add_argument("--missing", type=_finite_float, default=0.0,
+                   help="share of sessions missing at random, in [0, 1) (default: 0)")
+    p.set_defaults(func=_cmd_simulate, parser_=p)
 
     p = sub.add_parser("validate", help="check a sessions file and print a summary")
-    p.add_argument("file")
+    p.add_argument("file", help="sessions file (.csv, .tsv or .parquet), long format")
     _add_columns(p)
-    p.set_defaults(func=_cmd_validate)
+    p.set_defaults(func=_cmd_validate, parser_=p)
 
     p = sub.add_parser("classify", help="classify every dyad's trajectory")
     p.add_argument("file", help="CSV/Parquet file, or a directory of Parquet files (Dask)")
-    p.add_argument("--out", required=True, help="output table (.csv/.parquet) or directory")
+    p.add_argument("--out", required=True,
+                   help="output table (.csv, .csv.gz or .parquet) for a file input; a new, empty "
+                        "or alliancetraj-written directory for a directory input")
     p.add_argument("--method", default="exact",
-                   choices=["exact", "pymc", "growth", "rules", "pelt"])
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--workers", type=int, default=None, help="Dask workers (directory input)")
-    p.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler")
+                   choices=["exact", "pymc", "growth", "rules", "pelt"],
+                   help="classification method (default: exact)")
+    p.add_argument("--seed", type=_int_at_least(0), default=None,
+                   help="random seed, an integer >= 0 (methods exact, pymc, growth)")
+    p.add_argument("--workers", type=_int_at_least(1), default=None,
+                   help="number of local Dask workers (directory input only)")
+    p.add_argument("--scheduler", default=None,
+                   help="address HOST:PORT of a running Dask scheduler (directory input only)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _add_columns(p)
-    p.set_defaults(func=_cmd_classify)
+    p.set_defaults(func=_cmd_classify, parser_=p)
 
     p = sub.add_parser("benchmark", help="compare methods on simulated cohorts")
-    p.add_argument("--out", default="benchmarks/results", help="output folder")
+    p.add_argument("--out", default="benchmarks/results",
+                   help="output folder (default: benchmarks/results)")
     p.add_argument("--quick", action="store_true", help="small grid (about a minute)")
     p.add_argument("--methods", nargs="+", default=None,
                    help="methods to run (default: all available but pymc)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--n-dyads", type=int, default=None, help="dyads per simulated cohort")
-    p.add_argument("--n-seeds", type=int, default=None, help="replicate cohorts per cell")
-    p.set_defaults(func=_cmd_benchmark)
+    p.add_argument("--seed", type=_int_at_least(0), default=0, help=seed_help)
+    p.add_argument("--n-dyads", type=_int_at_least(1), default=None,
+                   help="dyads per simulated cohort")
+    p.add_argument("--n-seeds", type=_int_at_least(1), default=None,
+                   help="replicate cohorts per cell")
+    p.set_defaults(func=_cmd_benchmark, parser_=p)
 
-    from .monitor import add_cli_parser as _add_monitor
-
-    _add_monitor(sub)  # alliancetraj monitor: rupture alerts (logic in monitor.py)
+    p = sub.add_parser(
+        "monitor", help="session-by-session rupture alerts for a caseload (or fit priors)",
+        description="Score every dyad's latest session: the probability of an unrepaired "
+                    "rupture, its onset and depth, and an alert. With --fit-priors, FILE is a "
+                    "reference cohort of past treatments and the fitted priors are written "
+                    "to --priors.")
+    p.add_argument("file", help="sessions (.csv/.parquet): the caseload, or the reference "
+                                "cohort with --fit-priors")
+    p.add_argument("--priors", required=True,
+                   help="priors JSON file (read, or written with --fit-priors)")
+    p.add_argument("--out", default=None,
+                   help="alerts table (.csv, .csv.gz or .parquet); needed unless --fit-priors")
+    p.add_argument("--fit-priors", action="store_true",
+                   help="fit priors on FILE (a reference cohort) and write them to --priors")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="alert threshold on the probability, in (0, 1) (default 0.7)")
+    p.add_argument("--all-sessions", action="store_true",
+                   help="one row per session instead of each dyad's latest session")
+    _add_columns(p)
+    p.set_defaults(func=_cmd_monitor, parser_=p)
     return parser
+
+
+# --------------------------------------------------------------------------- messages
+#: Python keywords whose command-line option is not ``--`` + the keyword.
+_OPTION_OF = {"n_sessions": "--min-sessions/--max-sessions"}
+
+
+def _cli_words(message: str, parser: argparse.ArgumentParser | None) -> str:
+    """Say ``--dyad`` where a library message says ``dyad=`` (for this command's options)."""
+    options = set(re.findall(r"--[a-z][a-z-]*", parser.format_help())) if parser else set()
+
+    def option(name: str) -> str | None:
+        flag = "--" + name.replace("_", "-")
+        return flag if flag in options else _OPTION_OF.get(name)
+
+    def keyword(m: re.Match) -> str:
+        flag = option(m.group(1))
+        if flag is None:
+            return m.group(0)
+        return flag if m.group(2) else f"{flag} "
+
+    message = re.sub(r"\bscale=\(low, high\)", "--scale LOW HIGH", message)
+    message = re.sub(r"\b([a-z][a-z_]*)=(True|\.\.\.)?", keyword, message)
+    message = re.sub(r"The '([a-z_]+)' parameter of [\w.]+",
+                     lambda m: option(m.group(1)) or m.group(0), message)
+    return message
+
+
+def _one_line(command: str | None, message: str, parser) -> str:
+    text = _cli_words(str(message), parser).strip().splitlines()
+    first = text[0] if text else "failed"
+    return f"alliancetraj {command}: error: {first}" if command else f"alliancetraj: error: {first}"
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise _Terminated()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -217,17 +511,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     func: Callable[[argparse.Namespace], int] = args.func
+    sub = args.parser_
+    previous = None
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread: leave signals alone
+        previous = None
+
+    def fail(exc: BaseException | str) -> int:
+        print(_one_line(args.command, exc, sub), file=sys.stderr)
+        return EXIT_USAGE
+
     try:
         return func(args)
-    except (DataError, _CliError, FileNotFoundError) as exc:
-        print(f"alliancetraj {args.command}: error: {exc}".splitlines()[0], file=sys.stderr)
-        return EXIT_USAGE
-    except ValueError as exc:  # invalid option values reported by the library
-        print(f"alliancetraj {args.command}: error: {exc}".splitlines()[0], file=sys.stderr)
-        return EXIT_USAGE
-    except ImportError as exc:
-        print(f"alliancetraj {args.command}: error: {exc}".splitlines()[0], file=sys.stderr)
-        return EXIT_USAGE
+    except _Terminated:
+        print(f"alliancetraj {args.command}: terminated; no partial output was left",
+              file=sys.stderr)
+        return EXIT_TERMINATED
+    except KeyboardInterrupt:
+        print(f"alliancetraj {args.command}: interrupted; no partial output was left",
+              file=sys.stderr)
+        return EXIT_INTERRUPT
+    except MemoryError as exc:
+        return fail(f"out of memory ({exc or 'allocation failed'}); classify fewer dyads at a "
+                    "time, or give a directory of Parquet files to run on Dask with --workers")
+    except (DataError, _CliError, FileNotFoundError, ImportError, ValueError) as exc:
+        return fail(exc)
+    except OSError as exc:  # unwritable paths, a full disk, a Dask cluster that is not there
+        return fail(exc)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -87,6 +87,7 @@ def run_demo(
     Path
         The output folder.
     """
+    from ._files import write_atomic
     from ._version import __version__
     from .report import confusion_table, write_report
 
@@ -129,7 +130,7 @@ def run_demo(
     written = []
 
     def save(frame, name: str, **kwargs) -> None:
-        frame.to_csv(out / name, **kwargs)
+        write_atomic(out / name, lambda tmp: frame.to_csv(tmp, **kwargs))
         written.append(name)
 
     table = result.to_frame()

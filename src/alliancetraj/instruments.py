@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ._validation import check_number
 from .errors import DataError, format_ids
 
 __all__ = [
@@ -289,6 +290,15 @@ def score(
         if len(columns) != inst.n_items:
             raise DataError(f"{inst.name} has {inst.n_items} items; columns= lists "
                             f"{len(columns)}.")
+    repeated = sorted({str(c) for c in columns if columns.count(c) > 1
+                       or int(np.sum(items.columns == c)) > 1})
+    if repeated:
+        raise DataError(
+            f"Item column name(s) {format_ids(repeated)} appear more than once (in the data or "
+            "in columns=). Rename the repeated columns so each item has its own name, and pass "
+            "each item once."
+        )
+    cutoff = check_number("score", "cutoff", cutoff, allow_none=True)
     if max_missing is None:
         max_missing = inst.max_missing
     elif not (isinstance(max_missing, (int, float)) and 0 <= max_missing < 1):
@@ -480,6 +490,7 @@ def clinically_significant_change(
     ['recovered', 'improved', 'deteriorated']
     """
     rc = reliable_change(pre, post, sd=sd, reliability=reliability, direction=direction, z=z)
+    cutoff = check_number("clinically_significant_change", "cutoff", cutoff, allow_none=True)
     sign = -1.0 if direction == "decrease" else 1.0  # +: higher is better
     if cutoff is None:
         if criterion not in ("a", "b", "c"):

@@ -27,6 +27,11 @@ from .errors import DataError, ExcludedDyadsWarning, format_ids
 __all__ = ["PanelArrays", "load_sessions", "to_panel", "validate_sessions", "wide_to_long"]
 
 CANONICAL = ("dyad", "session", "score")
+#: Highest session number accepted: the engines lay a dyad's sessions out on a dense
+#: grid up to it (memory grows with it).
+MAX_SESSION = 1000
+#: Largest absolute score accepted: squares and sums of squares must stay finite.
+MAX_ABS_SCORE = 1e100
 _VALIDATED_FLAG = "alliancetraj_validated"
 
 
@@ -126,6 +131,12 @@ def validate_sessions(
         )
     if scale is not None:
         scale = _check_scale(scale)
+    if data.columns.has_duplicates:
+        repeated = pd.unique(data.columns[data.columns.duplicated()])
+        raise DataError(
+            f"Column name(s) {format_ids([str(c) for c in repeated])} appear more than once in "
+            "the data. Rename or drop the repeated columns so every column name is unique."
+        )
     cols = {
         "dyad": _resolve_column(data, dyad, "dyad", "dyad"),
         "session": _resolve_column(data, session, "session", "session"),
@@ -163,7 +174,7 @@ def validate_sessions(
 
     # session numbers ---------------------------------------------------------------
     raw = frame["session"]
-    if pd.api.types.is_bool_dtype(raw.dtype):
+    if pd.api.types.is_bool_dtype(raw.dtype) or _holds_bools(raw):
         raise DataError(
             f"Column {cols['session']!r} (session) holds booleans; session numbers must be "
             "positive integers (1, 2, 3, ...)."
@@ -172,21 +183,33 @@ def validate_sessions(
     bad = num.isna().to_numpy() | ~np.isfinite(num.to_numpy())
     with np.errstate(invalid="ignore"):
         values = num.fillna(1).to_numpy()
-        bad |= ~bad & ((values < 1) | (values > 1e9) | (np.mod(values, 1) != 0))
+        bad |= ~bad & ((values < 1) | (np.mod(values, 1) != 0))
     if bad.any():
         shown = format_ids(
             [f"(dyad {d!r}, session {s!r})" for d, s in zip(frame["dyad"][bad], raw[bad])]
         )
         raise DataError(
             f"Column {cols['session']!r} (session) must hold positive integers (1, 2, 3, ...); "
-            f"{bad.sum()} value(s) are not: {shown}. Number sessions from 1 (at most 1e9); a "
+            f"{bad.sum()} value(s) are not: {shown}. Number sessions from 1; a "
             "missing session is simply left out."
+        )
+    # the engines lay each dyad out on a grid of sessions 1..max: bound it before they do
+    big = values > MAX_SESSION
+    if big.any():
+        shown = format_ids(
+            [f"(dyad {d!r}, session {s!r})" for d, s in zip(frame["dyad"][big], raw[big])]
+        )
+        raise DataError(
+            f"Column {cols['session']!r} (session) has {big.sum()} session number(s) above "
+            f"{MAX_SESSION:,}: {shown}. Session numbers count a dyad's sessions from 1 (not "
+            "dates or visit codes); renumber them 1, 2, 3, ... within each dyad (a missing "
+            "session is simply left out)."
         )
     frame["session"] = num.to_numpy().astype(np.int64)
 
     # scores ------------------------------------------------------------------------
     raw = frame["score"]
-    if pd.api.types.is_bool_dtype(raw.dtype):
+    if pd.api.types.is_bool_dtype(raw.dtype) or _holds_bools(raw):
         raise DataError(f"Column {cols['score']!r} (score) holds booleans, not numeric scores.")
     numeric = pd.to_numeric(raw, errors="coerce").astype("float64")
     not_numeric = (numeric.isna() & raw.notna()).to_numpy()
@@ -206,6 +229,14 @@ def validate_sessions(
         raise DataError(
             f"Column {cols['score']!r} (score) has {inf.sum()} infinite value(s) at "
             f"{_pairs(frame, inf)}. Replace them with valid scores or remove those rows."
+        )
+    with np.errstate(invalid="ignore"):
+        huge = np.abs(values) > MAX_ABS_SCORE
+    if huge.any():
+        raise DataError(
+            f"Column {cols['score']!r} (score) has {huge.sum()} value(s) beyond "
+            f"+/-{MAX_ABS_SCORE:g} at {_pairs(frame, huge)}; sums of squared scores would "
+            "overflow. Rescale the scores (e.g. divide by a power of ten) or fix the values."
         )
     nan = np.isnan(values)
     if nan.any():
@@ -307,6 +338,13 @@ def validate_sessions(
     return frame
 
 
+def _holds_bools(values: pd.Series) -> bool:
+    """Does an object column hold Python/NumPy booleans (which would read as 0/1)?"""
+    if values.dtype != object:
+        return False
+    return any(isinstance(v, (bool, np.bool_)) for v in values.to_numpy())
+
+
 def _check_scale(scale: object) -> tuple[float, float]:
     try:
         low, high = (float(v) for v in scale)  # type: ignore[union-attr]
@@ -359,9 +397,11 @@ def load_sessions(
     Raises
     ------
     DataError
-        For a missing file, an unparsable file, missing columns, empty data, missing
-        dyad ids, non-integer or non-positive sessions, non-numeric, infinite or
-        missing scores, duplicated (dyad, session) pairs, or scores off the scale.
+        For a missing file, an unparsable file, missing or repeated column names,
+        empty data, missing dyad ids, non-integer or non-positive sessions, session
+        numbers above ``MAX_SESSION`` (1,000), boolean, non-numeric, infinite or
+        missing scores, scores beyond ``MAX_ABS_SCORE`` (1e100) in absolute value,
+        duplicated (dyad, session) pairs, or scores off the scale.
 
     Examples
     --------
@@ -437,6 +477,15 @@ def wide_to_long(
             )
     elif isinstance(columns, Mapping):
         mapping = dict(columns)
+        bad = {c: n for c, n in mapping.items() if not _is_session_number(n)}
+        if bad:
+            shown = format_ids([f"{c!r}: {n!r}" for c, n in bad.items()])
+            raise DataError(
+                f"The 'columns' mapping gives {len(bad)} session number(s) that are not "
+                f"positive integers: {shown}. Map each column to its session number "
+                "(1, 2, 3, ...), e.g. {'bdi_s1': 1, 'bdi_s2': 2}."
+            )
+        mapping = {c: int(n) for c, n in mapping.items()}
     else:
         mapping = {}
         for c in columns:  # type: ignore[union-attr]
@@ -477,6 +526,16 @@ def wide_to_long(
     except TypeError:
         pass
     return long.reset_index(drop=True)
+
+
+def _is_session_number(value: object) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, (int, np.integer)):
+        return value >= 1
+    if isinstance(value, (float, np.floating)):
+        return bool(np.isfinite(value) and value >= 1 and float(value).is_integer())
+    return False
 
 
 # ------------------------------------------------------------------------ panel arrays

@@ -58,7 +58,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +66,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ._files import write_text_atomic
 from ._validation import check_number, parameter_error
 from ._version import __version__
 from .errors import DataError
@@ -209,7 +209,7 @@ def fit_priors(
 
 def save_priors(priors: MonitorPriors | ExactHyperparameters | ClassificationResult,
                 path: str | os.PathLike) -> Path:
-    """Write priors to a JSON file atomically (a temporary file, then ``os.replace``).
+    """Write priors to a JSON file atomically (a temporary sibling, then moved into place).
 
     Returns the path written. ``priors`` may also be an ``ExactHyperparameters`` or a
     ``ClassificationResult`` of the exact engine (its hyperparameters).
@@ -217,17 +217,7 @@ def save_priors(priors: MonitorPriors | ExactHyperparameters | ClassificationRes
     priors = _as_priors(priors, "save_priors")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(priors.to_dict(), fh, indent=2)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return write_text_atomic(path, json.dumps(priors.to_dict(), indent=2) + "\n")
 
 
 def load_priors(path: str | os.PathLike) -> MonitorPriors:
@@ -438,58 +428,3 @@ def monitor(
                  "priors_reference": dict(priors.reference),
                  "package_version": __version__}
     return out.loc[:, list(MONITOR_COLUMNS)]
-
-
-# ========================================================================================= CLI
-def add_cli_parser(subparsers: Any) -> None:
-    """Register the ``monitor`` subcommand on the CLI's subparsers."""
-    p = subparsers.add_parser(
-        "monitor", help="session-by-session rupture alerts for a caseload (or fit priors)",
-        description="Score every dyad's latest session: the probability of an unrepaired "
-                    "rupture, its onset and depth, and an alert. With --fit-priors, FILE is a "
-                    "reference cohort of past treatments and the fitted priors are written "
-                    "to --priors.")
-    p.add_argument("file", help="sessions (.csv/.parquet): the caseload, or the reference "
-                                "cohort with --fit-priors")
-    p.add_argument("--priors", required=True, help="priors JSON file (read, or written with "
-                                                   "--fit-priors)")
-    p.add_argument("--out", default=None, help="alerts table (.csv/.parquet)")
-    p.add_argument("--fit-priors", action="store_true",
-                   help="fit priors on FILE (a reference cohort) and write them to --priors")
-    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
-                   help=f"alert threshold on the probability (default {DEFAULT_THRESHOLD})")
-    p.add_argument("--all-sessions", action="store_true",
-                   help="one row per session instead of each dyad's latest session")
-    p.add_argument("--dyad", default="dyad", help="dyad id column (default: dyad)")
-    p.add_argument("--session", default="session", help="session number column")
-    p.add_argument("--score", default="score", help="score column (default: score)")
-    p.add_argument("--dropna", action="store_true", help="drop rows with a missing score")
-    p.set_defaults(func=run_cli)
-
-
-def run_cli(args: Any) -> int:
-    """The ``monitor`` subcommand (arguments from :func:`add_cli_parser`)."""
-    cols = dict(dyad=args.dyad, session=args.session, score=args.score)
-    if args.fit_priors:
-        priors = fit_priors(args.file, **cols)
-        path = save_priors(priors, args.priors)
-        print(f"fitted priors on {priors.reference['n_dyads']} dyads; wrote {path}")
-        return 0
-    if args.out is None:
-        raise DataError("monitor needs --out ALERTS.csv (or --fit-priors to fit priors)")
-    table = monitor(args.file, args.priors, threshold=args.threshold,
-                    latest_only=not args.all_sessions, dropna=args.dropna, **cols)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() in {".parquet", ".pq"}:
-        table.to_parquet(out, index=False)
-    else:
-        table.to_csv(out, index=False)
-    latest = table.groupby("dyad", sort=False).tail(1)
-    n_alert, n_new = int(latest["alert"].sum()), int(latest["new_alert"].sum())
-    waiting = int((latest["status"] != "scored").sum())
-    print(f"scored {latest['dyad'].nunique()} dyads at their latest session: {n_alert} "
-          f"alert(s), {n_new} new, at threshold {args.threshold:g}"
-          + (f"; {waiting} with fewer than {MIN_SESSIONS} sessions" if waiting else "")
-          + f"; wrote {out}")
-    return 0

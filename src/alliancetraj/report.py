@@ -377,7 +377,7 @@ def write_report(
     >>> out.read_text().startswith("<!DOCTYPE html>")
     True
     """
+    from ._files import write_text_atomic
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(build_report(result, sessions, **kwargs), encoding="utf-8")
-    return path
+    return write_text_atomic(path, build_report(result, sessions, **kwargs))

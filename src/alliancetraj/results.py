@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
+from .errors import DataError, format_ids
 
 __all__ = ["CHANGEPOINT_COLUMNS", "CLASSES", "ClassificationResult", "empty_changepoints"]
 
@@ -274,8 +274,20 @@ class ClassificationResult:
         )
 
     def to_netcdf(self, path) -> None:
-        """Write :meth:`to_xarray` to a netCDF file."""
-        self.to_xarray().to_netcdf(path)
+        """Write :meth:`to_xarray` to a netCDF file.
+
+        The file is written beside ``path`` and moved into place when complete, so
+        an interrupted write leaves any previous file intact.
+        """
+        import os
+
+        from ._files import write_atomic
+
+        ds = self.to_xarray()
+        if isinstance(path, (str, os.PathLike)):
+            write_atomic(path, ds.to_netcdf)
+        else:  # an open file object: written as given
+            ds.to_netcdf(path)
 
     @classmethod
     def read_netcdf(cls, path) -> ClassificationResult:
@@ -319,7 +331,20 @@ def _netcdf_safe_index(index: pd.Index) -> np.ndarray:
         return index.to_numpy(dtype=np.int64)
     if tag == "float":
         return index.to_numpy(dtype=float)
-    return np.array([str(v) for v in index], dtype="U")
+    text = [str(v) for v in index]
+    if len(set(text)) < len(text):
+        seen: dict[str, object] = {}
+        clash = []
+        for v, s in zip(index, text):
+            if s in seen and seen[s] is not v:
+                clash.append(f"{seen[s]!r} and {v!r}")
+            seen.setdefault(s, v)
+        raise DataError(
+            f"Dyad ids {format_ids(clash)} would both be stored as the same text in the "
+            "'dyad' coordinate. Give every dyad an id of one type (e.g. all strings) "
+            "before classifying."
+        )
+    return np.array(text, dtype="U")
 
 
 def _restore_index(values: np.ndarray, tag: str) -> pd.Index:

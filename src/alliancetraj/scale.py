@@ -48,6 +48,7 @@ import itertools
 import json
 import math
 import os
+import re
 import warnings
 import weakref
 from collections.abc import Hashable, Mapping
@@ -58,6 +59,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._files import atomic_dir, check_dir_target, write_text_atomic
 from .errors import DataError, ExcludedDyadsWarning, format_ids
 from .models import exact as _exact
 from .results import CHANGEPOINT_COLUMNS, CLASSES, ClassificationResult, _dumps
@@ -429,8 +431,10 @@ class DaskClassificationResult:
         readers skip; :meth:`read_parquet` reads both back.
         """
         out = _prepare_out(path, overwrite=overwrite)
-        self.table.to_parquet(str(out), write_index=True)
-        (out / META_FILE).write_text(_dumps(_meta(self)))
+        # written beside, swapped in when complete: an interrupted write keeps the old output
+        with atomic_dir(out, _owned_entry) as tmp:
+            self.table.to_parquet(str(tmp), write_index=True)
+            (tmp / META_FILE).write_text(_dumps(_meta(self)))
         return out
 
     @classmethod
@@ -510,7 +514,16 @@ def _version() -> str:
     return __version__
 
 
+def _owned_entry(name: str) -> bool:
+    """Is ``name`` a file that :meth:`DaskClassificationResult.to_parquet` writes?"""
+    return name in _OWNED_NAMES or re.fullmatch(r"part\.\d+\.parquet", name) is not None
+
+
+_OWNED_NAMES = frozenset({META_FILE, "_metadata", "_common_metadata"})
+
+
 def _prepare_out(path: str | os.PathLike, *, overwrite: bool) -> Path:
+    """Check (never change) the output directory: a new, empty or alliancetraj-written one."""
     out = Path(path)
     if out.exists() and not out.is_dir():
         raise DataError(f"out={str(out)!r} is a file; give a directory for the Parquet output.")
@@ -520,11 +533,7 @@ def _prepare_out(path: str | os.PathLike, *, overwrite: bool) -> Path:
                 f"out={str(out)!r} is a non-empty directory that alliancetraj did not write. "
                 "Choose a new or empty directory."
             )
-        import shutil
-
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+    return check_dir_target(out, _owned_entry, what="out=")
 
 
 # ===================================================================================== entry
@@ -1075,5 +1084,5 @@ def _run(
     if out is not None:
         result.to_parquet(out, overwrite=True)
         clock.lap("write")
-        (Path(out) / META_FILE).write_text(_dumps(_meta(result)))
+        write_text_atomic(Path(out) / META_FILE, _dumps(_meta(result)))
     return result

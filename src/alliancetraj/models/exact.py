@@ -1005,7 +1005,8 @@ def _standardisation(frame: pd.DataFrame) -> tuple[float, float]:
 
 def _guard_sd(loc: float, sd: float) -> float:
     """The standardising SD, or 1.0 for (numerically) constant scores."""
-    if not np.isfinite(sd) or sd <= 1e-12 * max(1.0, abs(loc)):
+    # relative, not absolute: scores in any unit (1e-12 .. 1e12) are standardised alike
+    if not np.isfinite(sd) or sd <= max(1e-12 * abs(loc), np.finfo(float).tiny):
         return 1.0
     return sd
 

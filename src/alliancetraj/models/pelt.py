@@ -79,7 +79,9 @@ def _noise_sd(r: np.ndarray) -> float:
 
 
 def _bic(rss: float, n: int, n_params: int) -> float:
-    return n * np.log(max(rss, 1e-12) / n) + n_params * np.log(n)
+    # a floor at the smallest normal float, not at 1e-12: the comparison must not
+    # depend on the units of the scores
+    return n * np.log(max(rss, np.finfo(float).tiny) / n) + n_params * np.log(n)
 
 
 def _quadratic_wins(t: np.ndarray, r: np.ndarray, fitted: np.ndarray, n_segments: int) -> bool:

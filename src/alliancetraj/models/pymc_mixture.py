@@ -792,6 +792,14 @@ def classify_pymc(
     rng = np.random.default_rng(seed)
     seed_int = _seed_int(rng)
     given = _check_hyper(hyperparameters)
+    y = frame["score"].to_numpy(dtype=float)
+    if np.ptp(y) <= 1e-12 * np.max(np.abs(y)):
+        raise DataError(
+            f"Every score in column {frame.attrs.get('source_columns', {}).get('score', 'score')!r}"
+            f" is the same ({y[0]:g}): the mixture has no variation to fit and "
+            "NUTS cannot start. Check the score column, or use method='exact', which labels "
+            "constant series linear."
+        )
 
     if model == "explicit":
         from .pymc_explicit import classify_explicit
