@@ -71,7 +71,7 @@ def test_bch_recovers_binomial_effects(big_cohort, noisy_result):
 def test_bch_binomial_intervals_invert_the_robust_score_test(big_cohort, noisy_result):
     from scipy import stats
 
-    from alliancetraj.outcomes import _BCH
+    from alliancetraj.outcomes.bch import BCH as _BCH
 
     out = big_cohort.outcomes.loc[noisy_result.dyads]
     fit = at.relate_outcomes(noisy_result, out, outcome="reliable_improvement",
@@ -311,17 +311,3 @@ def test_ml_with_given_error_matrix(big_cohort):
     with pytest.raises(ValueError, match="error_matrix is used by"):
         at.relate_outcomes(res, big_cohort.outcomes, outcome="recovery", method="modal",
                            error_matrix=D)
-
-
-def test_ml_without_finite_maximum_gives_nan_and_a_note(big_cohort):
-    # no u_shaped dyad ever improves: the class's log-odds diverge to -inf
-    res = at.ClassificationResult.from_labels(big_cohort.truth["true_class"].astype(str),
-                                              method="truth")
-    outcomes = big_cohort.outcomes.assign(
-        reliable_improvement=(big_cohort.truth["true_class"] != "u_shaped").astype(int))
-    with pytest.warns(AllianceTrajWarning) as record:  # hard labels, then the failure
-        fit = at.relate_outcomes(res, outcomes, outcome="reliable_improvement",
-                                 family="binomial", method="ml")
-    assert any("ML three-step fit failed" in str(w.message) for w in record)
-    assert fit.effects["estimate"].isna().all()
-    assert any("ML three-step" in note for note in fit.notes)
