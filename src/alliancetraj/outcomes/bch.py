@@ -24,9 +24,9 @@ class BCH:
     for every class k, weight ``W[modal_i, k]`` with ``W = inv(D)``)."""
 
     def __init__(self, P: np.ndarray, y: np.ndarray, X: np.ndarray, family: str, ref: int,
-                 D_given: np.ndarray | None, *, firth: bool = False):
+                 D_given: np.ndarray | None):
         n, K = P.shape
-        self.family, self.n, self.K, self.firth = family, n, K, firth
+        self.family, self.n, self.K = family, n, K
         self.modal = np.argmax(P, axis=1)
         self.estimate_D = D_given is None
         self.D = error_matrix(P, self.modal) if D_given is None else D_given
@@ -54,9 +54,9 @@ class BCH:
             self.phi = phi.reshape(n, K * K) - self.a_hat.reshape(1, K * K)
 
     def fit(self, start: np.ndarray | None = None, fixed: int | None = None) -> np.ndarray:
-        """Solve the (Firth-penalised with ``firth=True``) BCH equations."""
+        """Solve the BCH equations (with ``fixed``: all but that coefficient)."""
         return weighted_fit(self.Z, self.yy, self.w, self.family,
-                            self.start if start is None else start, fixed, firth=self.firth)
+                            self.start if start is None else start, fixed)
 
     def influence(self, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Bread ``sum w mu' z z'`` and the per-dyad estimating functions (n, p), the

@@ -95,8 +95,8 @@ def relate_outcomes(
     seed : int or numpy Generator, optional
         Randomness of ``method="draws"``.
     firth : bool, default False
-        ``family="binomial"`` with ``method`` ``"bch"``, ``"modal"`` or ``"draws"``:
-        fit with Firth's bias-reducing penalty, which has finite estimates when a
+        ``family="binomial"`` with ``method="modal"`` or ``"draws"``: fit the logistic
+        regression with Firth's (1993) bias-reducing penalty, which has finite estimates when a
         class (or a covariate) separates the outcome (e.g. nobody in a class
         recovered). Intervals are then Wald. Without it, a separated class's effect
         is NaN with a warning naming the class and the outcome value.
@@ -156,9 +156,10 @@ def relate_outcomes(
     if firth and family != "binomial":
         raise parameter_error(F, "firth", "False unless family='binomial' (the penalty "
                               "is for logistic separation)", firth)
-    if firth and method in ("ml", "joint"):
-        raise parameter_error(F, "firth", "False for method='ml' and 'joint' (the penalised "
-                              "fit is available for 'bch', 'modal' and 'draws')", firth)
+    if firth and method not in ("modal", "draws"):
+        raise parameter_error(F, "firth", "False for method='bch', 'ml' and 'joint' (the "
+                              "penalised fit is available for method='modal' and 'draws')",
+                              firth)
     if covariates is None:
         covariates = []
     elif isinstance(covariates, (str, bytes)) or not isinstance(covariates, Sequence):
@@ -201,7 +202,7 @@ def relate_outcomes(
     ref = CLASSES.index(reference)
     reasons = _inestimable_classes(counts, ids, modal, family, firth, outcome)
     if ref in reasons:
-        fix = (" or pass firth=True (methods 'bch', 'modal', 'draws') for a penalised fit"
+        fix = (" or pass method='modal' (or 'draws') with firth=True for a penalised fit"
                if "separation" in reasons[ref] else "")
         raise DataError(
             f"The reference class {reference!r} cannot be estimated: {reasons[ref]}. Choose "
@@ -256,8 +257,8 @@ def relate_outcomes(
             f"The binary outcome {outcome!r} is (quasi-)completely separated by the "
             f"covariates {[cov_names[j] for j in keep_cov]} together with the classes: a "
             "combination of them predicts it perfectly for some dyads, so the log-odds have "
-            "no finite estimate and every coefficient is NaN. Pass firth=True (methods 'bch', "
-            "'modal', 'draws') for a penalised fit, or drop the covariate that separates it."
+            "no finite estimate and every coefficient is NaN. Pass method='modal' (or 'draws') "
+            "with firth=True for a penalised fit, or drop the covariate that separates it."
         )
 
     fitted = _estimate(method, Pa, ys, Xs, family, ref_a, D_given, firth, separated,
@@ -355,9 +356,13 @@ def _class_note(cls: str, why: str, members: list, family: str, method: str) -> 
                if members else "")
             + "its probability mass was spread over the other classes.")
     if "separation" in why:
-        pen = "method='bch', 'modal' or 'draws' with " if method == "ml" else ""
-        text += (f" Pass {pen}firth=True for a penalised (Firth) estimate, or report the "
-                 "exact counts (fit.counts).")
+        if method in ("modal", "draws"):
+            text += " Pass firth=True for a penalised (Firth) estimate"
+        else:
+            text += (" The three-step corrections have no finite estimate here; "
+                     "method='modal' (or 'draws') with firth=True gives a penalised (Firth) "
+                     "one, attenuated by classification error")
+        text += ", or report the exact counts (fit.counts)."
     elif family == "gaussian" or "one dyad" in why or "no dyad" in why:
         text += " Collect more dyads, or merge the class with a neighbouring one."
     return text
@@ -379,17 +384,16 @@ def _estimate(method, Pa, ys, Xs, family, ref_a, D_given, firth, separated, n_dr
         out["settings"] = {"error_matrix_source": "given" if D_given is not None
                            else "probabilities"}
         if method == "bch":
-            out["settings"]["interval"] = ("score" if family == "binomial" and not firth
-                                           else "wald")
+            out["settings"]["interval"] = "score" if family == "binomial" else "wald"
         out["beta"], out["cov"] = _nan_fit(p)
         if separated:
             return out
         try:
             if method == "bch":
-                eq = BCH(Pa, ys, Xs, family, ref_a, D_given, firth=firth)
+                eq = BCH(Pa, ys, Xs, family, ref_a, D_given)
                 beta = eq.fit()
                 cov = eq.sandwich(beta)
-                if family == "binomial" and not firth:
+                if family == "binomial":
                     se = np.sqrt(np.diag(cov))
                     out["score"] = {j: eq.score_interval(beta, se[j], j, alpha)
                                     for j in range(1, 1 + n_eff) if np.isfinite(se[j])}
@@ -441,10 +445,10 @@ def _failure_note(method: str, family: str, why: str) -> str:
         text = f"The ML three-step fit failed ({why}). Effects are NaN; "
     else:
         text = f"The {method} regression has no finite solution ({why}). Effects are NaN; "
-    if family == "binomial" and method != "ml":
+    if family == "binomial" and method in ("modal", "draws"):
         text += "pass firth=True for a penalised fit, "
     elif family == "binomial":
-        text += "try method='bch' with firth=True, "
+        text += "see fit.counts, try method='modal' with firth=True (attenuated), "
     return text + ("collect more dyads or sessions, or report method='modal' as an "
                    "(attenuated) lower bound.")
 
