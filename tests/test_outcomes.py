@@ -311,3 +311,23 @@ def test_ml_with_given_error_matrix(big_cohort):
     with pytest.raises(ValueError, match="error_matrix is used by"):
         at.relate_outcomes(res, big_cohort.outcomes, outcome="recovery", method="modal",
                            error_matrix=D)
+
+
+def test_modal_gaussian_is_ordinary_least_squares(small_cohort):
+    import statsmodels.formula.api as smf
+
+    labels = small_cohort.truth["true_class"].astype(str)
+    res = at.ClassificationResult.from_labels(labels, method="truth")
+    fit = at.relate_outcomes(res, small_cohort.outcomes, "recovery", ["baseline_severity"],
+                             method="modal")
+    frame = small_cohort.outcomes.assign(cls=pd.Categorical(labels, categories=at.CLASSES))
+    ols = smf.ols("recovery ~ cls + baseline_severity", frame).fit()
+    table = ols.summary2().tables[1]
+    np.testing.assert_allclose(fit.coefficients["estimate"], table["Coef."], rtol=1e-10)
+    np.testing.assert_allclose(fit.coefficients["std_error"], table["Std.Err."], rtol=1e-10)
+    np.testing.assert_allclose(fit.coefficients["p_value"], table["P>|t|"], rtol=1e-8)
+    np.testing.assert_allclose(fit.coefficients["ci_low"], table["[0.025"], rtol=1e-10)
+    joint = ols.f_test("cls[T.u_shaped] = cls[T.v_shaped] = cls[T.unrepaired_rupture] = 0")
+    assert fit.omnibus["test"] == "F" and fit.omnibus["df_denom"] == ols.df_resid
+    assert fit.omnibus["statistic"] == pytest.approx(float(joint.fvalue), rel=1e-10)
+    assert fit.omnibus["p_value"] == pytest.approx(float(joint.pvalue), rel=1e-8)

@@ -275,3 +275,16 @@ def test_tiny_cohorts_give_a_fit_or_a_data_error(method, data):
     except DataError:
         return
     no_confident_answer(fit)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_small_samples_carry_a_caution(cohort, method):
+    res = soft_result(cohort.truth.iloc[:22], sigma=0.4, seed=3)
+    fit, messages = relate(res, cohort.outcomes.iloc[:22], "recovery", ["baseline_severity"],
+                           method=method)
+    assert any("fewer than 10 per coefficient" in m for m in messages)
+    if method == "ml":  # 22 dyads for 12 likelihood parameters: not fitted
+        assert fit.effects["estimate"].isna().all()
+        assert any("overfitted" in note for note in fit.notes)
+    else:
+        assert fit.effects["estimate"].notna().all()

@@ -142,7 +142,9 @@ class BCH:
                 continue
             bounds.append(optimize.brentq(lambda c: min(excess(c), 1e6), inner, outer,
                                           xtol=1e-4 * max(se, 1e-6)))
-        p = float(stats.chi2.sf(self.score_statistic(beta, j, 0.0), 1))
+        stat0 = self.score_statistic(beta, j, 0.0)
+        # no constrained fit at 0 (the equations have no solution there): no p-value
+        p = float(stats.chi2.sf(stat0, 1)) if np.isfinite(stat0) else np.nan
         return bounds[0], bounds[1], p
 
 

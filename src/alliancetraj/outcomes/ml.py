@@ -16,7 +16,11 @@ from scipy import optimize
 
 from .solver import ETA_SEPARATED, NoSolution, design, error_matrix, weighted_fit
 
-__all__ = ["fit_ml"]
+__all__ = ["MIN_DYADS_PER_PARAMETER", "fit_ml"]
+
+#: fewer dyads per parameter of the ML likelihood than this: no fit (it overfits and its
+#: sandwich SEs are far too narrow; with 20 dyads of pure noise p-values of 1e-12)
+MIN_DYADS_PER_PARAMETER = 2
 
 
 def _ml_loglik(theta: np.ndarray, Zk: np.ndarray, y: np.ndarray, A: np.ndarray,
@@ -80,6 +84,11 @@ def fit_ml(P: np.ndarray, y: np.ndarray, X: np.ndarray, family: str, ref: int,
     q = Zk.shape[2]
     A = np.column_stack([np.ones(n), X])
     gauss = family == "gaussian"
+    n_params = q + gauss + (K - 1) * A.shape[1]
+    if n < MIN_DYADS_PER_PARAMETER * n_params:
+        raise NoSolution(f"{n} dyads for the {n_params} parameters of the latent-class "
+                         "likelihood (outcome model, residual SD and class proportions): "
+                         "overfitted, with sandwich SEs far too narrow")
     # start: the modal-class regression and the modal class shares
     Zm = Zk[np.arange(n), modal]
     start = np.zeros(q)

@@ -251,6 +251,13 @@ def relate_outcomes(
             f"Only {n} dyad(s) for {len(fit_names)} coefficients ({fit_names}): nothing can be "
             "estimated. Use fewer covariates or more dyads."
         )
+    if n < 10 * len(fit_names):
+        notes.append(
+            f"Only {n} dyads for {len(fit_names)} coefficients (fewer than 10 per "
+            "coefficient): standard errors are unreliable in samples this small (usually too "
+            "narrow, so p-values too small). Treat the estimates as exploratory; use fewer "
+            "covariates or more dyads."
+        )
     separated = family == "binomial" and not firth and covariate_separation(Zm, ys)
     if separated:
         notes.append(
@@ -268,10 +275,15 @@ def relate_outcomes(
         T, shift = scaling.matrix(n_eff)
         ests = fitted["draws"] @ T.T + shift
         within = np.einsum("ij,mjk,lk->il", T, fitted["covs"], T) / len(ests)
-        coefs, omnibus = _pool(ests, within, fit_names, n_eff, alpha)
+        dfcom = n - len(fit_names) if family == "gaussian" else None
+        coefs, omnibus = _pool(ests, within, fit_names, n_eff, alpha, dfcom)
     else:
-        coefs = effects_frame(fit_names, beta, np.sqrt(np.clip(np.diag(cov), 0, None)), alpha)
-        omnibus = wald(beta[1:1 + n_eff], cov[1:1 + n_eff, 1:1 + n_eff])
+        # the modal gaussian fit is ordinary least squares: exact t and F references
+        dof = n - len(fit_names) if method == "modal" and family == "gaussian" else None
+        se = np.sqrt(np.clip(np.diag(cov), 0, None))
+        coefs = effects_frame(fit_names, beta, se, alpha,
+                              dist=None if dof is None else np.full(len(se), float(dof)))
+        omnibus = wald(beta[1:1 + n_eff], cov[1:1 + n_eff, 1:1 + n_eff], df_denom=dof)
     for j, interval in fitted.get("score", {}).items():  # binomial BCH: score intervals
         lo, hi, p = interval
         coefs.iloc[j, 2:5] = [lo * scaling.y_scale, hi * scaling.y_scale, p]
@@ -454,8 +466,12 @@ def _failure_note(method: str, family: str, why: str) -> str:
 
 
 def _pool(ests: np.ndarray, within: np.ndarray, names: list[str], n_eff: int,
-          alpha: float) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Rubin's rules: pooled estimates, per-coefficient t intervals and the D1 omnibus."""
+          alpha: float, dfcom: float | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Rubin's rules: pooled estimates, per-coefficient t intervals and the D1 omnibus.
+
+    With the complete-data degrees of freedom ``dfcom`` (gaussian: ``n - p``), the t
+    degrees of freedom are Barnard & Rubin's (1999) small-sample ones.
+    """
     m = len(ests)
     beta = ests.mean(axis=0)
     between = np.cov(ests, rowvar=False, ddof=1)
@@ -463,6 +479,10 @@ def _pool(ests: np.ndarray, within: np.ndarray, names: list[str], n_eff: int,
     with np.errstate(divide="ignore", invalid="ignore"):
         r = (1 + 1 / m) * np.diag(between) / np.diag(within)
         dist = np.where(r > 0, (m - 1) * (1 + 1 / r) ** 2, np.inf)
+        if dfcom is not None:
+            gamma = r / (1 + r)  # fraction of information lost to the class draws
+            observed = (dfcom + 1) / (dfcom + 3) * dfcom * (1 - gamma)
+            dist = 1 / (1 / dist + 1 / observed)
     coefs = effects_frame(names, beta, np.sqrt(np.clip(np.diag(cov), 0, None)), alpha,
                           dist=dist)
     sl = slice(1, 1 + n_eff)

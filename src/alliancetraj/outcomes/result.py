@@ -145,15 +145,25 @@ def effects_frame(names: Sequence[str], est, se, alpha: float, dist=None) -> pd.
     )
 
 
-def wald(est: np.ndarray, cov: np.ndarray) -> dict[str, Any]:
-    """Wald chi-square test that every entry of ``est`` is zero (NaN when undefined)."""
+def wald(est: np.ndarray, cov: np.ndarray, df_denom: float | None = None) -> dict[str, Any]:
+    """Wald test that every entry of ``est`` is zero (NaN when undefined).
+
+    Chi-square; with ``df_denom`` the F form (statistic / k on k and ``df_denom`` df).
+    """
     k = len(est)
+    nan = ({"test": "chi2", "statistic": np.nan, "df": k, "p_value": np.nan}
+           if df_denom is None else
+           {"test": "F", "statistic": np.nan, "df": k, "df_denom": float(df_denom),
+            "p_value": np.nan})
     if k == 0 or not np.all(np.isfinite(cov)) or not np.all(np.isfinite(est)):
-        return {"test": "chi2", "statistic": np.nan, "df": k, "p_value": np.nan}
+        return nan
     try:
         stat = float(est @ np.linalg.solve(cov, est))
     except np.linalg.LinAlgError:
-        return {"test": "chi2", "statistic": np.nan, "df": k, "p_value": np.nan}
+        return nan
+    if df_denom is not None:
+        return {"test": "F", "statistic": stat / k, "df": k, "df_denom": float(df_denom),
+                "p_value": float(stats.f.sf(stat / k, k, df_denom))}
     return {"test": "chi2", "statistic": stat, "df": k, "p_value": float(stats.chi2.sf(stat, k))}
 
 
