@@ -36,8 +36,10 @@ class OutcomeFit:
         One row per non-reference class (index ``class``), columns ``estimate``,
         ``std_error``, ``ci_low``, ``ci_high`` (at ``1 - alpha``, 95% by default)
         and ``p_value``. Estimates are mean differences (gaussian) or log-odds
-        ratios (binomial) relative to ``reference``. NaN for a class no dyad was
-        assigned to.
+        ratios (binomial) relative to ``reference``, in the outcome's own units. NaN
+        for a class that cannot be estimated (fewer than two assigned dyads; binomial:
+        every assigned dyad has the same outcome) or when the fit has no finite
+        solution; ``notes`` says why.
     omnibus : dict
         Joint test that class matters (all class effects zero): ``test``,
         ``statistic``, ``df`` (and ``df_denom`` for an F test), ``p_value``.
