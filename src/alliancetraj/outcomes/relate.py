@@ -251,9 +251,9 @@ def relate_outcomes(
             f"Only {n} dyad(s) for {len(fit_names)} coefficients ({fit_names}): nothing can be "
             "estimated. Use fewer covariates or more dyads."
         )
-    if n < 10 * len(fit_names):
+    if n < 5 * len(fit_names):
         notes.append(
-            f"Only {n} dyads for {len(fit_names)} coefficients (fewer than 10 per "
+            f"Only {n} dyads for {len(fit_names)} coefficients (fewer than 5 per "
             "coefficient): standard errors are unreliable in samples this small (usually too "
             "narrow, so p-values too small). Treat the estimates as exploratory; use fewer "
             "covariates or more dyads."
