@@ -288,3 +288,17 @@ def test_small_samples_carry_a_caution(cohort, method):
         assert any("overfitted" in note for note in fit.notes)
     else:
         assert fit.effects["estimate"].notna().all()
+
+
+def test_twenty_dyads_classified_by_pelt():
+    # the case: binomial ML on a 20-dyad pelt classification raised LinAlgError
+    pytest.importorskip("ruptures", reason="ruptures (baselines extra) is not installed")
+    cohort = at.simulate_cohort(20, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AllianceTrajWarning)
+        res = at.classify(cohort.sessions, method="pelt")
+    for method in METHODS:
+        fit, _ = relate(res, cohort.outcomes, "reliable_improvement", family="binomial",
+                        method=method)
+        assert fit.effects["estimate"].notna().any()
+        no_confident_answer(fit)
