@@ -17,6 +17,21 @@ Classifier (``--classifier``):
 ``auto`` (default)
     ``exact`` when ``alliancetraj.models.exact`` imports, else ``synthetic``.
 
+Outcome scales (``--scales``): ``standardised`` (the simulated recovery score, class
+effects 0.3 / 0.5 / -0.5 SD), ``phq9`` (a PHQ-9-like total, ``round(12 - 5 * recovery)``:
+integer points, mean near 12, effects -1.5 / -2.5 / +2.5 points, lower is better) and
+``ras`` (a RAS-like total, ``round(80 + 12 * recovery)``: mean near 80, effects
++3.6 / +6 / -6 points). Rounding to whole points adds the discreteness of real totals;
+the true effects are the standardised ones times the slope.
+
+Cohort generator (``--generator module:function``, default
+``alliancetraj:simulate_cohort``): any function called as
+``generator(n_dyads, seed=rng, **scenario_options)`` that returns an object with
+``sessions`` (long format: dyad, session, score), ``outcomes`` (indexed by dyad:
+``recovery``, ``baseline_severity``, ``reliable_improvement``) and ``truth`` (indexed
+by dyad: ``true_class``) - e.g. the robustness worlds of another module - plugs in
+unchanged; ``run(..., generator=...)`` takes the function itself.
+
 Writes ``benchmarks/results/outcomes_coverage.{csv,md,json}`` and the per-cohort
 estimates to ``benchmarks/results/outcomes_coverage_raw.csv``.
 
@@ -28,6 +43,7 @@ Run::
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import platform
 import sys
@@ -46,6 +62,13 @@ RESULTS = Path(__file__).resolve().parent / "results"
 MIX = np.array([0.4, 0.2, 0.2, 0.2])
 METHODS = ("bch", "ml", "draws", "modal")
 NON_REF = [c for c in at.CLASSES if c != "linear"]
+#: outcome scales: name -> (slope, offset) applied to the standardised recovery score,
+#: then rounded to whole points (None: left as is)
+SCALES = {
+    "standardised": None,
+    "phq9": (-5.0, 12.0),
+    "ras": (12.0, 80.0),
+}
 SCENARIOS = {
     # name: (simulate_cohort options, synthetic-classifier sigma)
     "moderate": ({}, 0.5),
@@ -70,21 +93,51 @@ def exact_available() -> bool:
     return True
 
 
+def load_generator(spec: str):
+    """``"module:function"`` -> the function (the default: ``alliancetraj:simulate_cohort``)."""
+    module, _, name = spec.partition(":")
+    if not name:
+        raise SystemExit(f"--generator must be module:function, got {spec!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def scaled_outcomes(outcomes: pd.DataFrame, scales: list[str]) -> pd.DataFrame:
+    """Add one column ``recovery_<scale>`` per raw-score scale."""
+    extra = {}
+    for scale in scales:
+        if SCALES[scale] is not None:
+            slope, offset = SCALES[scale]
+            extra[f"recovery_{scale}"] = np.round(offset + slope * outcomes["recovery"])
+    return outcomes.assign(**extra)
+
+
+def outcome_specs(scales: list[str], binomial: bool) -> list[tuple[str, str, str, dict]]:
+    """(family, scale, column, true effects) for every outcome studied."""
+    specs = []
+    for scale in scales:
+        slope = 1.0 if SCALES[scale] is None else SCALES[scale][0]
+        column = "recovery" if SCALES[scale] is None else f"recovery_{scale}"
+        specs.append(("gaussian", scale, column,
+                      {c: slope * e for c, e in DEFAULT_OUTCOME_EFFECTS.items()}))
+    if binomial:
+        specs.append(("binomial", "log-odds", "reliable_improvement", DEFAULT_BINARY_EFFECTS))
+    return specs
+
+
 def run(n_cohorts: int, n_dyads: int, classifier: str, seed: int, binomial: bool,
-        n_draws: int, priors: str = "pilot", pilot_size: int = 2000
+        n_draws: int, priors: str = "pilot", pilot_size: int = 2000,
+        scales: tuple[str, ...] = tuple(SCALES), generator=at.simulate_cohort,
         ) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows = []
     class_rows = []
-    outcomes = [("gaussian", "recovery", DEFAULT_OUTCOME_EFFECTS)]
-    if binomial:
-        outcomes.append(("binomial", "reliable_improvement", DEFAULT_BINARY_EFFECTS))
+    outcomes = outcome_specs(list(scales), binomial)
     for s_idx, (scenario, (sim_opts, sigma)) in enumerate(SCENARIOS.items()):
         t0 = time.perf_counter()
         fixed = None
         if classifier == "exact" and priors == "pilot":
             # empirical Bayes once, on a large pilot cohort of the scenario; every replicate
             # cohort is then classified with these priors (class proportions still by EM)
-            pilot = at.simulate_cohort(
+            pilot = generator(
                 pilot_size, seed=np.random.default_rng([seed, s_idx, 10**6]), **sim_opts)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", AllianceTrajWarning)
@@ -95,7 +148,8 @@ def run(n_cohorts: int, n_dyads: int, classifier: str, seed: int, binomial: bool
                                     eb_max_dyads=pilot_size).hyperparameters
         for r in range(n_cohorts):
             rng = np.random.default_rng([seed, s_idx, r])
-            cohort = at.simulate_cohort(n_dyads, seed=rng, **sim_opts)
+            cohort = generator(n_dyads, seed=rng, **sim_opts)
+            cohort_outcomes = scaled_outcomes(cohort.outcomes, list(scales))
             if classifier == "exact":
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", AllianceTrajWarning)
@@ -108,13 +162,13 @@ def run(n_cohorts: int, n_dyads: int, classifier: str, seed: int, binomial: bool
                 "accuracy": float((res.labels.astype(str) == true).mean()),
                 "mean_max_probability": float(res.probabilities.max(axis=1).mean()),
             })
-            for family, col, effects in outcomes:
+            for family, scale, col, effects in outcomes:
                 for method in METHODS:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore", AllianceTrajWarning)
                         try:
                             fit = at.relate_outcomes(
-                                res, cohort.outcomes, outcome=col,
+                                res, cohort_outcomes, outcome=col,
                                 covariates=["baseline_severity"], family=family, method=method,
                                 n_draws=n_draws, seed=rng,
                             )
@@ -126,7 +180,8 @@ def run(n_cohorts: int, n_dyads: int, classifier: str, seed: int, binomial: bool
                                 columns=["estimate", "std_error", "ci_low", "ci_high"])
                     for cls, row in effects_table.iterrows():
                         rows.append({
-                            "scenario": scenario, "family": family, "method": method,
+                            "scenario": scenario, "family": family, "scale": scale,
+                            "method": method,
                             "class": cls, "cohort": r, "true": effects[cls],
                             "estimate": row["estimate"], "std_error": row["std_error"],
                             "ci_low": row["ci_low"], "ci_high": row["ci_high"],
@@ -141,11 +196,11 @@ def summarise(raw: pd.DataFrame) -> pd.DataFrame:
     # fits without a finite solution (BCH logistic, hard cohorts) are counted in n_failed
     # and left out of the other columns
     n_failed = raw.assign(failed=raw["estimate"].isna()).groupby(
-        ["scenario", "family", "method", "class"], sort=False)["failed"].sum()
+        ["scenario", "family", "scale", "method", "class"], sort=False)["failed"].sum()
     raw = raw.dropna(subset=["estimate"])
     raw = raw.assign(covered=(raw["ci_low"] <= raw["true"]) & (raw["true"] <= raw["ci_high"]),
                      error=raw["estimate"] - raw["true"])
-    keys = ["scenario", "family", "method", "class"]
+    keys = ["scenario", "family", "scale", "method", "class"]
     g = raw.groupby(keys, sort=False)
     out = g.agg(
         true=("true", "first"),
@@ -187,8 +242,11 @@ def to_markdown(summary: pd.DataFrame, class_stats: pd.DataFrame, meta: dict) ->
         f"Cohorts: {meta['n_cohorts']} per scenario x {meta['n_dyads']} dyads; "
         f"runtime {meta['runtime_s']:.0f} s on {meta['machine']}; alliancetraj "
         f"{meta['version']}.",
-        "Scenarios: `moderate` = simulate_cohort defaults; `hard` = 6-8 sessions, "
-        "noise 0.45 (synthetic classifier: sigma 0.5 / 0.9).",
+        f"Cohort generator: `{meta['generator']}`. Scenarios: `moderate` = the generator's "
+        "defaults; `hard` = 6-8 sessions, noise 0.45 (synthetic classifier: sigma 0.5 / 0.9).",
+        "Outcome scales: `standardised` (effects 0.3 / 0.5 / -0.5), `phq9` = round(12 - 5 "
+        "recovery) (effects -1.5 / -2.5 / +2.5 points), `ras` = round(80 + 12 recovery) "
+        "(effects 3.6 / 6 / -6 points).",
         "Target for the default method (`bch`): coverage in [0.92, 0.98] and |bias| < 10% "
         "of the effect. `ml` is the ML three-step alternative; `draws` and `modal` are naive "
         "baselines.",
@@ -200,16 +258,16 @@ def to_markdown(summary: pd.DataFrame, class_stats: pd.DataFrame, meta: dict) ->
                  .mean().reset_index()),
         "",
     ]
-    for (family,), part in summary.groupby(["family"], sort=False):
-        lines += [f"## {family} outcome", ""]
-        lines += [md_table(part.drop(columns=["family"])), ""]
+    for (family, scale), part in summary.groupby(["family", "scale"], sort=False):
+        lines += [f"## {family} outcome, {scale} scale", ""]
+        lines += [md_table(part.drop(columns=["family", "scale"])), ""]
     lines += ["## Default method (bch) against the target", ""]
     bch = summary[summary["method"] == "bch"]
     for _, row in bch.iterrows():
         ok_cov = 0.92 <= row["coverage"] <= 0.98
         ok_bias = abs(row["relative_bias"]) < 0.10
         lines.append(
-            f"- {row['scenario']}/{row['family']}/{row['class']}: coverage "
+            f"- {row['scenario']}/{row['family']}/{row['scale']}/{row['class']}: coverage "
             f"{row['coverage']:.3f} ({'ok' if ok_cov else 'OUT'}), relative bias "
             f"{row['relative_bias']:+.3f} ({'ok' if ok_bias else 'OUT'})"
         )
@@ -228,9 +286,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-draws", type=int, default=20)
     parser.add_argument("--binomial", action="store_true",
                         help="also study the binary outcome (reliable improvement)")
+    parser.add_argument("--scales", default=",".join(SCALES),
+                        help=f"comma-separated outcome scales of the gaussian outcome, from "
+                             f"{list(SCALES)}")
+    parser.add_argument("--generator", default="alliancetraj:simulate_cohort",
+                        help="cohort generator module:function (see the module docstring)")
     parser.add_argument("--out", default="outcomes_coverage",
                         help="file stem under benchmarks/results/")
     args = parser.parse_args(argv)
+    scales = tuple(args.scales.split(","))
+    unknown = [x for x in scales if x not in SCALES]
+    if unknown:
+        parser.error(f"unknown scale(s) {unknown}; choose from {list(SCALES)}")
+    generator = load_generator(args.generator)
     classifier = args.classifier
     if classifier == "auto":
         classifier = "exact" if exact_available() else "synthetic"
@@ -245,13 +313,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"$ {command}\nclassifier: {classifier}", flush=True)
     t0 = time.perf_counter()
     raw, class_stats = run(args.n_cohorts, args.n_dyads, classifier, args.seed, args.binomial,
-                           args.n_draws, priors=args.priors)
+                           args.n_draws, priors=args.priors, scales=scales, generator=generator)
     runtime = time.perf_counter() - t0
     summary = summarise(raw)
     meta = {
         "command": command.strip(), "classifier": classifier, "classifier_note": note,
         "n_cohorts": args.n_cohorts, "n_dyads": args.n_dyads, "seed": args.seed,
-        "n_draws": args.n_draws, "runtime_s": runtime, "version": at.__version__,
+        "n_draws": args.n_draws, "runtime_s": runtime, "scales": list(scales),
+        "generator": args.generator, "version": at.__version__,
         "machine": f"{platform.machine()} {platform.system()}",
     }
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,8 @@ import pandas as pd
 
 import alliancetraj as at
 from alliancetraj.errors import AllianceTrajWarning
-from alliancetraj.outcomes import _BCH, _error_matrix
+from alliancetraj.outcomes.bch import BCH
+from alliancetraj.outcomes.solver import error_matrix
 from alliancetraj.simulate import DEFAULT_OUTCOME_EFFECTS
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -49,8 +50,8 @@ def one(scenario: str, pilot_seed: list[int], eb_max_dyads: int, n_dyads: int) -
     d_true = np.zeros((4, 4))
     np.add.at(d_true, (true, modal), 1)
     d_true /= d_true.sum(axis=1, keepdims=True)
-    d_post = _error_matrix(P, modal)
-    beta = _BCH(P, EFFECTS[true], np.empty((len(true), 0)), "gaussian", 0, None).fit()
+    d_post = error_matrix(P, modal)
+    beta = BCH(P, EFFECTS[true], np.empty((len(true), 0)), "gaussian", 0, None).fit()
     rel = (beta[1:4] - EFFECTS[1:]) / np.abs(EFFECTS[1:])
     row = {"scenario": scenario, "pilot_seed": str(pilot_seed), "eb_max_dyads": eb_max_dyads,
            "amplitude_var": hyp["amplitude_var"], "depth_var": hyp["depth_var"],

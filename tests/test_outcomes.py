@@ -71,7 +71,7 @@ def test_bch_recovers_binomial_effects(big_cohort, noisy_result):
 def test_bch_binomial_intervals_invert_the_robust_score_test(big_cohort, noisy_result):
     from scipy import stats
 
-    from alliancetraj.outcomes import _BCH
+    from alliancetraj.outcomes.bch import BCH as _BCH
 
     out = big_cohort.outcomes.loc[noisy_result.dyads]
     fit = at.relate_outcomes(noisy_result, out, outcome="reliable_improvement",
@@ -313,15 +313,21 @@ def test_ml_with_given_error_matrix(big_cohort):
                            error_matrix=D)
 
 
-def test_ml_without_finite_maximum_gives_nan_and_a_note(big_cohort):
-    # no u_shaped dyad ever improves: the class's log-odds diverge to -inf
-    res = at.ClassificationResult.from_labels(big_cohort.truth["true_class"].astype(str),
-                                              method="truth")
-    outcomes = big_cohort.outcomes.assign(
-        reliable_improvement=(big_cohort.truth["true_class"] != "u_shaped").astype(int))
-    with pytest.warns(AllianceTrajWarning) as record:  # hard labels, then the failure
-        fit = at.relate_outcomes(res, outcomes, outcome="reliable_improvement",
-                                 family="binomial", method="ml")
-    assert any("ML three-step fit failed" in str(w.message) for w in record)
-    assert fit.effects["estimate"].isna().all()
-    assert any("ML three-step" in note for note in fit.notes)
+def test_modal_gaussian_is_ordinary_least_squares(small_cohort):
+    import statsmodels.formula.api as smf
+
+    labels = small_cohort.truth["true_class"].astype(str)
+    res = at.ClassificationResult.from_labels(labels, method="truth")
+    fit = at.relate_outcomes(res, small_cohort.outcomes, "recovery", ["baseline_severity"],
+                             method="modal")
+    frame = small_cohort.outcomes.assign(cls=pd.Categorical(labels, categories=at.CLASSES))
+    ols = smf.ols("recovery ~ cls + baseline_severity", frame).fit()
+    table = ols.summary2().tables[1]
+    np.testing.assert_allclose(fit.coefficients["estimate"], table["Coef."], rtol=1e-10)
+    np.testing.assert_allclose(fit.coefficients["std_error"], table["Std.Err."], rtol=1e-10)
+    np.testing.assert_allclose(fit.coefficients["p_value"], table["P>|t|"], rtol=1e-8)
+    np.testing.assert_allclose(fit.coefficients["ci_low"], table["[0.025"], rtol=1e-10)
+    joint = ols.f_test("cls[T.u_shaped] = cls[T.v_shaped] = cls[T.unrepaired_rupture] = 0")
+    assert fit.omnibus["test"] == "F" and fit.omnibus["df_denom"] == ols.df_resid
+    assert fit.omnibus["statistic"] == pytest.approx(float(joint.fvalue), rel=1e-10)
+    assert fit.omnibus["p_value"] == pytest.approx(float(joint.pvalue), rel=1e-8)
