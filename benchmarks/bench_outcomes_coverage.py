@@ -30,7 +30,13 @@ Cohort generator (``--generator module:function``, default
 ``sessions`` (long format: dyad, session, score), ``outcomes`` (indexed by dyad:
 ``recovery``, ``baseline_severity``, ``reliable_improvement``) and ``truth`` (indexed
 by dyad: ``true_class``) - e.g. the robustness worlds of another module - plugs in
-unchanged; ``run(..., generator=...)`` takes the function itself.
+unchanged; ``run(..., generator=...)`` takes the function itself. True effects come from
+``truth.attrs["outcome_effects"]`` / ``["binary_effects"]`` when the generator records
+them, else from ``simulate_cohort``'s defaults.
+
+Independent worlds (``--world NAME``, a key of :data:`alliancetraj.worlds.WORLDS`): cohorts
+from a generator written independently of the engine (its ``recovered`` column is the
+binary outcome); one scenario, ``world``, the world's own design at ``--n-dyads``.
 
 Writes ``benchmarks/results/outcomes_coverage.{csv,md,json}`` and the per-cohort
 estimates to ``benchmarks/results/outcomes_coverage_raw.csv``.
@@ -101,6 +107,18 @@ def load_generator(spec: str):
     return getattr(importlib.import_module(module), name)
 
 
+def world_generator(name: str):
+    """A ``generator(n_dyads, seed=rng)`` drawing cohorts from an independent world."""
+    from alliancetraj.worlds import simulate_world
+
+    def generate(n_dyads: int, seed, **_ignored):
+        cohort = simulate_world(name, n_dyads, seed=seed)
+        outcomes = cohort.outcomes.rename(columns={"recovered": "reliable_improvement"})
+        return type(cohort)(cohort.sessions, outcomes, cohort.truth)
+
+    return generate
+
+
 def scaled_outcomes(outcomes: pd.DataFrame, scales: list[str]) -> pd.DataFrame:
     """Add one column ``recovery_<scale>`` per raw-score scale."""
     extra = {}
@@ -111,27 +129,30 @@ def scaled_outcomes(outcomes: pd.DataFrame, scales: list[str]) -> pd.DataFrame:
     return outcomes.assign(**extra)
 
 
-def outcome_specs(scales: list[str], binomial: bool) -> list[tuple[str, str, str, dict]]:
+def outcome_specs(scales: list[str], binomial: bool, truth_attrs: dict | None = None
+                  ) -> list[tuple[str, str, str, dict]]:
     """(family, scale, column, true effects) for every outcome studied."""
+    attrs = truth_attrs or {}
+    gauss = {**DEFAULT_OUTCOME_EFFECTS, **attrs.get("outcome_effects", {})}
+    binary = {**DEFAULT_BINARY_EFFECTS, **attrs.get("binary_effects", {})}
     specs = []
     for scale in scales:
         slope = 1.0 if SCALES[scale] is None else SCALES[scale][0]
         column = "recovery" if SCALES[scale] is None else f"recovery_{scale}"
         specs.append(("gaussian", scale, column,
-                      {c: slope * e for c, e in DEFAULT_OUTCOME_EFFECTS.items()}))
+                      {c: slope * e for c, e in gauss.items()}))
     if binomial:
-        specs.append(("binomial", "log-odds", "reliable_improvement", DEFAULT_BINARY_EFFECTS))
+        specs.append(("binomial", "log-odds", "reliable_improvement", binary))
     return specs
 
 
 def run(n_cohorts: int, n_dyads: int, classifier: str, seed: int, binomial: bool,
         n_draws: int, priors: str = "pilot", pilot_size: int = 2000,
         scales: tuple[str, ...] = tuple(SCALES), generator=at.simulate_cohort,
-        ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        scenarios: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows = []
     class_rows = []
-    outcomes = outcome_specs(list(scales), binomial)
-    for s_idx, (scenario, (sim_opts, sigma)) in enumerate(SCENARIOS.items()):
+    for s_idx, (scenario, (sim_opts, sigma)) in enumerate((scenarios or SCENARIOS).items()):
         t0 = time.perf_counter()
         fixed = None
         if classifier == "exact" and priors == "pilot":
@@ -150,6 +171,7 @@ def run(n_cohorts: int, n_dyads: int, classifier: str, seed: int, binomial: bool
             rng = np.random.default_rng([seed, s_idx, r])
             cohort = generator(n_dyads, seed=rng, **sim_opts)
             cohort_outcomes = scaled_outcomes(cohort.outcomes, list(scales))
+            outcomes = outcome_specs(list(scales), binomial, dict(cohort.truth.attrs))
             if classifier == "exact":
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", AllianceTrajWarning)
@@ -242,11 +264,15 @@ def to_markdown(summary: pd.DataFrame, class_stats: pd.DataFrame, meta: dict) ->
         f"Cohorts: {meta['n_cohorts']} per scenario x {meta['n_dyads']} dyads; "
         f"runtime {meta['runtime_s']:.0f} s on {meta['machine']}; alliancetraj "
         f"{meta['version']}.",
-        f"Cohort generator: `{meta['generator']}`. Scenarios: `moderate` = the generator's "
-        "defaults; `hard` = 6-8 sessions, noise 0.45 (synthetic classifier: sigma 0.5 / 0.9).",
-        "Outcome scales: `standardised` (effects 0.3 / 0.5 / -0.5), `phq9` = round(12 - 5 "
-        "recovery) (effects -1.5 / -2.5 / +2.5 points), `ras` = round(80 + 12 recovery) "
-        "(effects 3.6 / 6 / -6 points).",
+        f"Cohort generator: `{meta['generator']}`. " + (
+            "Scenario `world`: the independent world's own design; true effects from its "
+            "truth (column `true`)."
+            if meta.get("world") else
+            "Scenarios: `moderate` = the generator's defaults; `hard` = 6-8 sessions, noise "
+            "0.45 (synthetic classifier: sigma 0.5 / 0.9)."),
+        "Outcome scales: `standardised` (the generator's recovery score), `phq9` = round(12 - 5 "
+        "recovery), `ras` = round(80 + 12 recovery); true raw-scale effects are the "
+        "standardised ones times the slope (-5, 12).",
         "Target for the default method (`bch`): coverage in [0.92, 0.98] and |bias| < 10% "
         "of the effect. `ml` is the ML three-step alternative; `draws` and `modal` are naive "
         "baselines.",
@@ -291,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
                              f"{list(SCALES)}")
     parser.add_argument("--generator", default="alliancetraj:simulate_cohort",
                         help="cohort generator module:function (see the module docstring)")
+    parser.add_argument("--world", default=None,
+                        help="draw cohorts from this independent world (alliancetraj.worlds) "
+                             "instead of --generator; one scenario, 'world'")
     parser.add_argument("--out", default="outcomes_coverage",
                         help="file stem under benchmarks/results/")
     args = parser.parse_args(argv)
@@ -299,6 +328,10 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown scale(s) {unknown}; choose from {list(SCALES)}")
     generator = load_generator(args.generator)
+    scenarios = None
+    if args.world is not None:
+        generator = world_generator(args.world)
+        scenarios = {"world": ({}, 0.7)}
     classifier = args.classifier
     if classifier == "auto":
         classifier = "exact" if exact_available() else "synthetic"
@@ -313,18 +346,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"$ {command}\nclassifier: {classifier}", flush=True)
     t0 = time.perf_counter()
     raw, class_stats = run(args.n_cohorts, args.n_dyads, classifier, args.seed, args.binomial,
-                           args.n_draws, priors=args.priors, scales=scales, generator=generator)
+                           args.n_draws, priors=args.priors, scales=scales, generator=generator,
+                           scenarios=scenarios)
     runtime = time.perf_counter() - t0
     summary = summarise(raw)
     meta = {
         "command": command.strip(), "classifier": classifier, "classifier_note": note,
         "n_cohorts": args.n_cohorts, "n_dyads": args.n_dyads, "seed": args.seed,
         "n_draws": args.n_draws, "runtime_s": runtime, "scales": list(scales),
-        "generator": args.generator, "version": at.__version__,
+        "generator": f"alliancetraj.worlds:{args.world}" if args.world else args.generator,
+        "world": args.world,
+        "version": at.__version__,
         "machine": f"{platform.machine()} {platform.system()}",
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = RESULTS / args.out
+    stem.parent.mkdir(parents=True, exist_ok=True)
     summary.to_csv(stem.with_suffix(".csv"), index=False)
     raw.to_csv(stem.parent / f"{stem.name}_raw.csv", index=False)
     stem.with_suffix(".md").write_text(to_markdown(summary, class_stats, meta))
