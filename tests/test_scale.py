@@ -202,15 +202,17 @@ def test_distributed_eb_objective_is_the_in_memory_objective(client, sessions):
     import math
 
     from alliancetraj import scale
+    from alliancetraj.models import empirical_bayes as eb
     from alliancetraj.models import exact
+    from alliancetraj.models.changepoint import spec, statistics
 
     frame = at.load_sessions(sessions.loc[sessions["dyad"] != "zz_short"], min_sessions=4)
-    loc, sd = exact._standardisation(frame)
-    settings = exact._Settings()
+    loc, sd = spec.standardisation(frame)
+    settings = spec.Settings()
     dyads = pd.unique(frame["dyad"])
     step = math.ceil(len(dyads) / 50)
     sub = frame.loc[frame["dyad"].isin(dyads[::step])]
-    stats = [exact._prepare(c, loc, sd, settings) for _, c in exact._panel_chunks(sub, 1024)]
+    stats = [statistics.block_stats(c, loc, sd, settings) for _, c in exact.panel_chunks(sub, 1024)]
 
     ddf = dd.from_pandas(frame, npartitions=3, sort=False).set_index("dyad").reset_index()
     futures, infos = scale._validated(dd, client, ddf, "dyad", "session", "score", None, False)
@@ -220,10 +222,10 @@ def test_distributed_eb_objective_is_the_in_memory_objective(client, sessions):
         client, futs, order, len(dyads), 50, loc, sd, settings
     )
     assert n_sub == len(dyads[::step])
-    h0 = exact._moment_start(stats)
-    np.testing.assert_allclose(exact._to_theta(start), exact._to_theta(h0), rtol=1e-12)
+    h0 = eb.moment_start(stats)
+    np.testing.assert_allclose(spec.to_theta(start), spec.to_theta(h0), rtol=1e-12)
     for shift in (0.0, 0.3):
-        theta = exact._to_theta(h0) + shift
+        theta = spec.to_theta(h0) + shift
         pi = np.array([0.4, 0.3, 0.2, 0.1])
         got, want = evaluate(theta, pi), exact.eb_partial(stats, theta, pi)
         assert got[0] == pytest.approx(want[0], rel=1e-12)

@@ -20,7 +20,7 @@ never collected on one machine:
    ``eb_max_dyads``, as in :func:`~alliancetraj.models.exact.classify_exact`) is
    picked on its own partition, and its sufficient statistics are reduced to one
    block per worker. Large subsamples (over ``EB_ONE_TASK_MAX`` dyads) stay there:
-   each L-BFGS evaluation maps :func:`~alliancetraj.models.exact.eb_partial` over
+   each L-BFGS evaluation maps :func:`~alliancetraj.models.empirical_bayes.eb_partial` over
    the blocks and sums the returned ``(loglik, gradient, responsibilities)``
    triples (the objective is additive over dyads, so this is the in-memory
    objective up to the order of floating-point summation). Small ones (the
@@ -29,7 +29,7 @@ never collected on one machine:
 4. **Class proportions.** The per-dyad class log evidences stay on the workers
    (consolidated into one block per worker) and are reused by step 5; every EM
    iteration is a map of
-   :func:`~alliancetraj.models.exact._em_terms` over the blocks and a sum of the
+   :func:`~alliancetraj.models.empirical_bayes.em_terms` over the blocks and a sum of the
    returned ``(loglik, responsibilities)``.
 5. **Posteriors.** :func:`~alliancetraj.models.exact.block_summary` runs per
    partition (in blocks of ``chunk_size`` dyads); the per-dyad table stays on
@@ -58,11 +58,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._validation import check_int
 from .errors import DataError, ExcludedDyadsWarning, format_ids
+from .models import empirical_bayes as _eb
 from .models import exact as _exact
+from .models.changepoint.spec import MIN_SESSIONS, Settings, as_hyperparameters, guard_sd
+from .models.changepoint.statistics import block_stats, merge_stats
+from .models.changepoint.tcdf import LogTCdf
+from .models.changepoint.tdist import log_t_cdf
 from .results import CHANGEPOINT_COLUMNS, CLASSES, ClassificationResult, _dumps
 
 __all__ = ["DaskClassificationResult", "classify_dask", "local_cluster"]
+
+_OWNER = "classify(method='exact')"
 
 _INSTALL = "pip install alliancetraj[dask]"
 #: Metadata file written next to the Parquet table (Parquet readers skip names starting with "_").
@@ -145,7 +153,7 @@ def _validate_partition(
         raise DataError(f"{exc} (in Dask partition {index})") from None
     span = (frame["dyad"].iloc[0], frame["dyad"].iloc[-1])
     counts = frame.groupby("dyad", sort=False)["session"].size()
-    short = counts[counts < _exact.MIN_SESSIONS]
+    short = counts[counts < MIN_SESSIONS]
     excluded = short.index.tolist()
     if excluded:
         frame = frame.loc[~frame["dyad"].isin(excluded)].reset_index(drop=True)
@@ -193,57 +201,25 @@ def _subsample_stats(part: _Part, offset: int, step: int, loc: float, sd: float,
     if not keep.any():
         return []
     sub = frame.loc[keep]
-    return [_exact._prepare(c, loc, sd, settings) for _, c in _exact._panel_chunks(sub, 1024)]
+    return [block_stats(c, loc, sd, settings) for _, c in _exact.panel_chunks(sub, 1024)]
 
 
 def _merge_stats(*groups: list) -> list:
-    """Concatenate per-partition statistics that share a configuration grid (fewer, larger blocks).
-
-    Per-dyad quantities are unchanged; only the number of vectorised calls falls.
-    """
-    stats = [s for g in groups for s in g]
-    merged: list = []
-    by_grid: dict[tuple, list] = {}
-    for s in stats:
-        key = (s.u_vertex.tobytes(), s.v_rup.tobytes(), s.v_rep.tobytes(), s.un_rup.tobytes())
-        by_grid.setdefault(key, []).append(s)
-    for same in by_grid.values():
-        if len(same) == 1:
-            merged.append(same[0])
-            continue
-        first = same[0]
-
-        def cat(get, same=same):
-            return np.concatenate([get(s) for s in same], axis=0)
-
-        merged.append(
-            replace(
-                first,
-                n=cat(lambda s: s.n),
-                syy=cat(lambda s: s.syy),
-                lin={k: cat(lambda s, k=k: s.lin[k]) for k in first.lin},
-                u={k: cat(lambda s, k=k: s.u[k]) for k in first.u},
-                v={k: cat(lambda s, k=k: s.v[k]) for k in first.v},
-                un={k: cat(lambda s, k=k: s.un[k]) for k in first.un},
-                log_prior=cat(lambda s: s.log_prior),
-                n_admissible=cat(lambda s: s.n_admissible),
-                sessions_key=cat(lambda s: s.sessions_key),
-            )
-        )
-    return merged
+    """Per-partition statistics merged into fewer, larger blocks (same configuration grid)."""
+    return merge_stats([s for g in groups for s in g])
 
 
 def _moment_start_groups(*groups: list):
-    return _exact._moment_start([s for g in groups for s in g])
+    return _eb.moment_start([s for g in groups for s in g])
 
 
 def _eb_group(stats: list, theta: np.ndarray, pi: np.ndarray):
-    return _exact.eb_partial(stats, theta, pi)
+    return _eb.eb_partial(stats, theta, pi)
 
 
 def _logcdf(use_table: bool):
     """The engine's Student-t log CDF: a fresh table cache per task (no state shared by threads)."""
-    return _exact._LogTCdf() if use_table else _exact._log_t_cdf
+    return LogTCdf() if use_table else log_t_cdf
 
 
 def _class_evidence(
@@ -255,13 +231,13 @@ def _class_evidence(
     return np.concatenate(
         [
             _exact.block_class_evidence(c, h_std, loc, sd, settings, logcdf)
-            for _, c in _exact._panel_chunks(part.frame, chunk_size)
+            for _, c in _exact.panel_chunks(part.frame, chunk_size)
         ]
     )
 
 
 def _em_block(*blocks: np.ndarray):
-    return _exact._em_prepare(np.concatenate(blocks))
+    return _eb.em_prepare(np.concatenate(blocks))
 
 
 def _summary_table(
@@ -283,7 +259,7 @@ def _summary_table(
     logcdf = _logcdf(use_table)
     parts = []
     start = 0
-    for ids, c in _exact._panel_chunks(part.frame, chunk_size):
+    for ids, c in _exact.panel_chunks(part.frame, chunk_size):
         block_L = None if L is None else L[start:start + len(ids)]
         start += len(ids)
         parts.append(_exact.block_summary(ids, c, h_std, loc, sd, settings, credible_level,
@@ -574,7 +550,7 @@ def local_cluster(
 
     if workers is None:
         workers = max(1, os.cpu_count() or 1)
-    workers = _exact._check_int("workers", workers, 1)
+    workers = check_int(_OWNER, "workers", workers, 1)
     environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {})
     environ.pop("MALLOC_TRIM_THRESHOLD_", None)
     with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
@@ -701,12 +677,11 @@ def classify_dask(
     _check_options(options)
     hyperparameters = options.get("hyperparameters")
     fit_class_probs = bool(options.get("fit_class_probs", True))
-    max_rupture_length = _exact._check_int(
-        "max_rupture_length", options.get("max_rupture_length", 4), 1
-    )
-    eb_max_dyads = _exact._check_int("eb_max_dyads", options.get("eb_max_dyads", 400), 10)
-    eb_max_iter = _exact._check_int("eb_max_iter", options.get("eb_max_iter", 200), 1)
-    chunk_size = _exact._check_int("chunk_size", options.get("chunk_size", 2048), 1)
+    max_rupture_length = check_int(_OWNER, "max_rupture_length",
+                                   options.get("max_rupture_length", 4), 1)
+    eb_max_dyads = check_int(_OWNER, "eb_max_dyads", options.get("eb_max_dyads", 400), 10)
+    eb_max_iter = check_int(_OWNER, "eb_max_iter", options.get("eb_max_iter", 200), 1)
+    chunk_size = check_int(_OWNER, "chunk_size", options.get("chunk_size", 2048), 1)
     t_cdf = options.get("t_cdf", "auto")
     if t_cdf not in ("auto", "direct", "table"):
         raise ValueError(
@@ -729,10 +704,10 @@ def classify_dask(
         from .io import _check_scale
 
         scale = _check_scale(scale)
-    settings = _exact._Settings(max_rupture_length=max_rupture_length, u_margin=float(u_margin))
+    settings = Settings(max_rupture_length=max_rupture_length, u_margin=float(u_margin))
     given = None
     if hyperparameters is not None:
-        given = _exact._as_hyper(hyperparameters)
+        given = as_hyperparameters(hyperparameters)
     out = options.get("out")
     if out is not None:
         out = _prepare_out(out, overwrite=False)
@@ -825,7 +800,7 @@ def _eb_objective(client, ordered_futs, order, n_dyads, eb_max_dyads, loc, sd, s
 
     Every ``step``-th dyad in global sort order (as in the in-memory engine) is picked
     on its own partition; its statistics stay on the worker holding the partition.
-    ``evaluate(theta, pi)`` maps :func:`~alliancetraj.models.exact.eb_partial` over
+    ``evaluate(theta, pi)`` maps :func:`~alliancetraj.models.empirical_bayes.eb_partial` over
     them and sums the ``(loglik, gradient, responsibilities)`` triples.
     """
     step = max(1, math.ceil(n_dyads / eb_max_dyads))
@@ -857,7 +832,7 @@ EB_ONE_TASK_MAX = 5000
 
 def _fit_eb_task(*groups: list, start, n_dyads: int, fit_class_probs: bool, max_iter: int):
     stats = [s for g in groups for s in g]
-    return _exact._fit_eb(lambda theta, pi: _exact.eb_partial(stats, theta, pi), start,
+    return _eb.fit_eb(lambda theta, pi: _eb.eb_partial(stats, theta, pi), start,
                           n_dyads=n_dyads, fit_class_probs=fit_class_probs, max_iter=max_iter)
 
 
@@ -924,7 +899,7 @@ def _run(
     if n_dyads == 0:
         if excluded:
             raise DataError(
-                f"Every dyad has fewer than {_exact.MIN_SESSIONS} sessions (the minimum for this "
+                f"Every dyad has fewer than {MIN_SESSIONS} sessions (the minimum for this "
                 f"model); e.g. {format_ids(excluded)}. Collect more sessions or choose a method "
                 "that needs fewer."
             )
@@ -932,7 +907,7 @@ def _run(
     if excluded:
         warnings.warn(
             f"Excluded {len(excluded)} of {n_dyads + len(excluded)} dyad(s) with fewer than "
-            f"{_exact.MIN_SESSIONS} sessions: {format_ids(excluded)}.",
+            f"{MIN_SESSIONS} sessions: {format_ids(excluded)}.",
             ExcludedDyadsWarning,
             stacklevel=4,
         )
@@ -952,7 +927,7 @@ def _run(
         m2 = m2 + i["m2"] + delta * delta * n_tot * n_b / tot
         n_tot = tot
     loc = float(mean)
-    sd = _exact._guard_sd(loc, float(math.sqrt(m2 / n_tot)))
+    sd = guard_sd(loc, float(math.sqrt(m2 / n_tot)))
 
     # ---- 3. empirical Bayes on a deterministic subsample, stats stay on the workers ------------
     eb_info: dict[str, Any] = {}
@@ -966,12 +941,12 @@ def _run(
                                               fit_class_probs=fit_class_probs,
                                               max_iter=eb_max_iter)
         else:
-            h_std, eb_info = _exact._fit_eb(evaluate, start, n_dyads=n_sub,
+            h_std, eb_info = _eb.fit_eb(evaluate, start, n_dyads=n_sub,
                                             fit_class_probs=fit_class_probs,
                                             max_iter=eb_max_iter)
         eb_info["eb_n_dyads"] = n_sub
         del evaluate, groups
-        _exact._warn_eb(eb_info)
+        _eb.warn_eb(eb_info)
     else:
         h_std = given.standardise(loc, sd)
 
@@ -997,10 +972,10 @@ def _run(
         def em_step(pi):
             nonlocal em_iterations
             em_iterations += 1
-            pieces = client.gather(client.map(_exact._em_terms, blocks, pi=pi, pure=False))
+            pieces = client.gather(client.map(_eb.em_terms, blocks, pi=pi, pure=False))
             return sum(p[0] for p in pieces), sum(p[1] for p in pieces)
 
-        pi, _ = _exact._em_iterate(em_step, n_dyads, h_std.class_probs)
+        pi, _ = _eb.em_iterate(em_step, n_dyads, h_std.class_probs)
         h_std = replace(h_std, class_probs=tuple(pi))
         del blocks
 

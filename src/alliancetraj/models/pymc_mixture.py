@@ -74,11 +74,8 @@ e.g. with and without the rupture classes (``classes=``).
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import os
 import time
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -88,9 +85,25 @@ import pandas as pd
 from scipy import optimize, special
 from scipy import stats as sps
 
-from ..errors import DataError, SamplerWarning, format_ids
+from ..errors import DataError, format_ids
 from ..results import CLASSES, ClassificationResult
 from . import pymc_design as pdz
+from .changepoint.spec import (
+    MIN_SESSIONS,
+    NAMES,
+    standardisation,
+    standardise_mapping,
+    unstandardise_mapping,
+)
+from .pymc_sampling import (
+    DEFAULT_TUNE,
+    SAMPLERS,
+    diagnostics,
+    resolve_sampler,
+    sample,
+    seed_int,
+    warn_diagnostics,
+)
 
 __all__ = [
     "HYPERPARAMETERS",
@@ -104,14 +117,8 @@ __all__ = [
     "prepare_cohort",
 ]
 
-#: Shortest series the model accepts (two sessions before a rupture, one in it, one after).
-MIN_SESSIONS = 4
-SAMPLERS = ("nutpie", "pymc", "numpyro")
-#: Population hyperparameters (the exact engine's names); ``noise_shape`` is always fixed.
-HYPERPARAMETERS = (
-    "noise_shape", "noise_scale", "level_mean", "level_var", "slope_mean", "slope_var",
-    "depth_mean", "depth_var", "amplitude_mean", "amplitude_var", "class_probs",
-)
+#: Population hyperparameters (the spec's names); ``noise_shape`` is always fixed.
+HYPERPARAMETERS = NAMES
 _RANDOM = HYPERPARAMETERS[1:]
 _LOG_SCALE = ("noise_scale", "level_var", "slope_var", "depth_var", "amplitude_var")
 _MEANS = ("level_mean", "slope_mean", "depth_mean", "amplitude_mean")
@@ -208,7 +215,7 @@ def prepare_cohort(
     covariates: Sequence[str] | None = None,
 ) -> CohortData:
     """Standardise the scores and precompute the model's constant inputs."""
-    loc, sd = pdz.standardisation(frame)
+    loc, sd = standardisation(frame)
     stats = pdz.cohort_stats(frame, loc=loc, sd=sd, max_rupture_length=max_rupture_length,
                              u_margin=u_margin)
     a_hat, b_hat = estimate_noise_shape(stats)
@@ -323,7 +330,7 @@ def build_cohort_model(
     import pytensor.tensor as pt
 
     from . import pymc_kernel as pk
-    from ._kernels import NEG
+    from .changepoint.kernels import NEG
 
     fixed = dict(fixed or {})
     stats = data.stats
@@ -382,135 +389,6 @@ def build_cohort_model(
     return model
 
 
-# ============================================================================== sampling
-def _seed_int(seed) -> int:
-    if isinstance(seed, np.random.Generator):
-        return int(seed.integers(2**31 - 1))
-    if seed is None:
-        return int(np.random.default_rng().integers(2**31 - 1))
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"The 'seed' parameter must be an int, a numpy Generator or None. "
-                        f"Got {seed!r} instead.")
-    return int(seed)
-
-
-def _resolve_sampler(sampler: str | None) -> str:
-    if sampler is None:
-        return "nutpie" if importlib.util.find_spec("nutpie") is not None else "pymc"
-    if sampler not in SAMPLERS:
-        raise ValueError(f"Unknown sampler {sampler!r}. Valid samplers: {list(SAMPLERS)}.")
-    if sampler == "nutpie" and importlib.util.find_spec("nutpie") is None:
-        raise ImportError("sampler='nutpie' needs nutpie: `pip install alliancetraj[fast]` "
-                          "(or `pip install nutpie`), or use sampler='pymc'.")
-    if sampler == "numpyro" and (importlib.util.find_spec("numpyro") is None
-                                 or importlib.util.find_spec("jax") is None):
-        raise ImportError("sampler='numpyro' needs JAX and NumPyro: `pip install numpyro` "
-                          "(which installs jax), or use sampler='nutpie' or 'pymc'.")
-    return sampler
-
-
-#: Tuning steps per chain when ``tune`` is not given: each sampler's own default.
-_DEFAULT_TUNE = {"nutpie": 400, "pymc": 1000, "numpyro": 1000}
-
-
-def _sample(model, *, sampler: str, draws: int, tune: int, chains: int, seed: int,
-            progress: bool, cores: int | None, var_names: Sequence[str] | None = None
-            ) -> tuple[Any, dict[str, float]]:
-    """Run the sampler, storing ``var_names`` (all when None); return (InferenceData, timings)."""
-    import pymc as pm
-
-    timings: dict[str, float] = {}
-    if sampler == "nutpie":
-        import nutpie
-
-        t0 = time.perf_counter()
-        from .pymc_nutpie import compile_pymc_model_c, has_pyfunc
-
-        if has_pyfunc():  # PyTensor's C back end: seconds to compile, not minutes
-            compiled = compile_pymc_model_c(model, var_names=var_names)
-        else:  # a nutpie without ``compiled_pyfunc.from_pyfunc``
-            compiled = nutpie.compile_pymc_model(model, backend="numba", var_names=var_names)
-        timings["compile_seconds"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        kw = {"cores": cores} if cores is not None else {}
-        idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed,
-                              progress_bar=progress, save_warmup=False, **kw)
-        timings["sampling_seconds"] = time.perf_counter() - t0
-        return idata, timings
-    t0 = time.perf_counter()
-    kw = {"nuts_sampler": "numpyro"} if sampler == "numpyro" else {}
-    if cores is None and sampler == "pymc":
-        # PyMC's default assumes half the CPUs are hyperthreads (one process on 2 cores)
-        cores = max(1, min(chains, os.cpu_count() or 1))
-    idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=cores, random_seed=seed,
-                      progressbar=progress, model=model, compute_convergence_checks=False,
-                      var_names=None if var_names is None else list(var_names), **kw)
-    # PyMC compiles inside sample(): reported together with sampling
-    timings["sampling_seconds"] = time.perf_counter() - t0
-    return idata, timings
-
-
-def _diagnostics(idata, var_names: list[str]) -> dict[str, Any]:
-    import arviz as az
-
-    out: dict[str, Any] = {}
-    post = idata.posterior[var_names] if var_names else None
-    n_chains = int(idata.posterior.sizes.get("chain", 1))
-    if post is not None and n_chains >= 2:
-        with warnings.catch_warnings():
-            # ArviZ warns (RuntimeWarning) on constant draws, e.g. mocked sampling
-            warnings.simplefilter("ignore", RuntimeWarning)
-            rhat = az.rhat(post)
-            ess_b = az.ess(post, method="bulk")
-            ess_t = az.ess(post, method="tail")
-
-        def agg(ds, fn):
-            vals = np.concatenate([np.ravel(ds[v].to_numpy()) for v in ds.data_vars])
-            vals = vals[np.isfinite(vals)]
-            return float(fn(vals)) if len(vals) else float("nan")
-
-        out["r_hat_max"] = agg(rhat, np.max)
-        out["ess_bulk_min"] = agg(ess_b, np.min)
-        out["ess_tail_min"] = agg(ess_t, np.min)
-        out["per_variable"] = {
-            v: {"r_hat": float(np.nanmax(rhat[v].to_numpy())),
-                "ess_bulk": float(np.nanmin(ess_b[v].to_numpy())),
-                "ess_tail": float(np.nanmin(ess_t[v].to_numpy()))}
-            for v in var_names
-        }
-    else:
-        out.update(r_hat_max=float("nan"), ess_bulk_min=float("nan"), ess_tail_min=float("nan"))
-    ss = getattr(idata, "sample_stats", None)
-    if ss is not None and "diverging" in ss:
-        out["divergences"] = int(np.asarray(ss["diverging"]).sum())
-    else:
-        out["divergences"] = None
-    for key in ("n_steps", "tree_size"):  # nutpie, PyMC: gradient evaluations per draw
-        if ss is not None and key in ss:
-            out["mean_tree_size"] = float(np.asarray(ss[key]).mean())
-            break
-    return out
-
-
-def _warn_diagnostics(diag: dict[str, Any], *, r_hat_max: float = 1.01, ess_min: float = 400
-                      ) -> None:
-    problems = []
-    if np.isfinite(diag.get("r_hat_max", np.nan)) and diag["r_hat_max"] > r_hat_max:
-        problems.append(f"R-hat {diag['r_hat_max']:.3f} > {r_hat_max}")
-    for key, label in (("ess_bulk_min", "bulk ESS"), ("ess_tail_min", "tail ESS")):
-        if np.isfinite(diag.get(key, np.nan)) and diag[key] < ess_min:
-            problems.append(f"{label} {diag[key]:.0f} < {ess_min}")
-    if diag.get("divergences"):
-        problems.append(f"{diag['divergences']} divergent transition(s)")
-    if problems:
-        warnings.warn(
-            "PyMC change-point mixture: " + "; ".join(problems) + ". Run longer chains "
-            "(draws=, tune=), more chains, or check result.diagnostics['per_variable'].",
-            SamplerWarning,
-            stacklevel=4,
-        )
-
-
 # ====================================================================== post-processing
 def _hyper_draws(idata, data: CohortData, fixed: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """Standardised hyperparameters per draw, flattened over (chain, draw)."""
@@ -524,27 +402,6 @@ def _hyper_draws(idata, data: CohortData, fixed: Mapping[str, Any]) -> dict[str,
         else:
             arr = post[name].to_numpy()
             out[name] = arr.reshape(n, *arr.shape[2:])
-    return out
-
-
-def _to_original(h: Mapping[str, Any], loc: float, sd: float) -> dict[str, Any]:
-    out = dict(h)
-    out["noise_scale"] = h["noise_scale"] * sd**2
-    out["level_mean"] = h["level_mean"] * sd + loc
-    for k in ("slope_mean", "depth_mean", "amplitude_mean"):
-        out[k] = h[k] * sd
-    return out
-
-
-def _to_standard(h: Mapping[str, Any], loc: float, sd: float) -> dict[str, Any]:
-    out = dict(h)
-    if "noise_scale" in h:
-        out["noise_scale"] = h["noise_scale"] / sd**2
-    if "level_mean" in h:
-        out["level_mean"] = (h["level_mean"] - loc) / sd
-    for k in ("slope_mean", "depth_mean", "amplitude_mean"):
-        if k in h:
-            out[k] = h[k] / sd
     return out
 
 
@@ -787,10 +644,10 @@ def classify_pymc(
     if bad or not len(classes):
         raise ValueError(f"Unknown class name(s) {bad} in 'classes'. Valid names: {list(CLASSES)}.")
     classes = [c for c in CLASSES if c in classes]
-    sampler = _resolve_sampler(sampler)
-    tune = _check_int("tune", _DEFAULT_TUNE[sampler] if tune is None else tune, 0)
+    sampler = resolve_sampler(sampler)
+    tune = _check_int("tune", DEFAULT_TUNE[sampler] if tune is None else tune, 0)
     rng = np.random.default_rng(seed)
-    seed_int = _seed_int(rng)
+    seed_value = seed_int(rng)
     given = _check_hyper(hyperparameters)
 
     if model == "explicit":
@@ -798,14 +655,14 @@ def classify_pymc(
 
         return classify_explicit(
             frame, hyperparameters=given, draws=draws, tune=tune, chains=chains,
-            sampler=sampler, seed=seed_int, progress=progress, cores=cores,
+            sampler=sampler, seed=seed_value, progress=progress, cores=cores,
             max_rupture_length=max_rupture_length, u_margin=u_margin,
         )
 
     data = prepare_cohort(frame, max_rupture_length=max_rupture_length, u_margin=u_margin,
                           noise_shape=given.get("noise_shape"), outcomes=outcomes,
                           outcome=outcome, covariates=covariates)
-    fixed = _to_standard({k: v for k, v in given.items() if k != "noise_shape"}, data.loc,
+    fixed = standardise_mapping({k: v for k, v in given.items() if k != "noise_shape"}, data.loc,
                          data.sd)
     if len(classes) < _K and "class_probs" in fixed:
         raise ValueError("Give either fixed 'class_probs' or 'classes', not both.")
@@ -827,19 +684,19 @@ def classify_pymc(
 
     # the sampler stores the population parameters only; per-dyad quantities follow below
     keep = free + [d.name for d in pm_model.deterministics if d.name == "class_probs"]
-    idata, timings = _sample(pm_model, sampler=sampler, draws=draws, tune=tune, chains=chains,
-                             seed=seed_int, progress=progress, cores=cores, var_names=keep)
+    idata, timings = sample(pm_model, sampler=sampler, draws=draws, tune=tune, chains=chains,
+                             seed=seed_value, progress=progress, cores=cores, var_names=keep)
     t0 = time.perf_counter()
     idata = _tidy_idata(idata, data, fixed, classes)
     timings["dyad_posterior_seconds"] = time.perf_counter() - t0
     sampled = [v for v in free if v in idata.posterior]
     if "class_probs_included" in sampled:
         sampled = [v for v in sampled if v != "class_probs_included"] + ["class_probs"]
-    diag = _diagnostics(idata, sampled)
+    diag = diagnostics(idata, sampled)
     diag.update(timings)
     diag.update(n_dyads=len(data.dyads), sampler=sampler, n_parameters=int(
         sum(np.prod(idata.posterior[v].shape[2:]) for v in sampled)))
-    _warn_diagnostics(diag)
+    warn_diagnostics(diag)
 
     cp_draws = idata.posterior["class_prob"].to_numpy()
     cp_draws = cp_draws.reshape(-1, *cp_draws.shape[2:])
@@ -861,7 +718,7 @@ def classify_pymc(
 
 
 def _posterior_hyper(hdraws: dict[str, np.ndarray], data: CohortData) -> dict[str, Any]:
-    orig = _to_original(hdraws, data.loc, data.sd)
+    orig = unstandardise_mapping(hdraws, data.loc, data.sd)
     hyper: dict[str, Any] = {}
     sds: dict[str, Any] = {}
     for k in HYPERPARAMETERS:
@@ -916,7 +773,7 @@ def _dyad_class_draws(idata, data: CohortData, fixed: Mapping[str, Any],
     prior and, with an outcome, the outcome likelihood), in numpy.
     """
     from . import pymc_kernel as pk
-    from ._kernels import NEG
+    from .changepoint.kernels import NEG
 
     post = idata.posterior
     hd = _hyper_draws(idata, data, fixed)
@@ -968,7 +825,7 @@ def _fixed_result(data, fixed, settings, credible_level, rng) -> ClassificationR
     probs /= probs.sum(1, keepdims=True)
     hd = {k: np.asarray(v, dtype=float)[None, ...] for k, v in h.items()}
     cps = _changepoints(data, hd, probs[None], probs, n_draws=1, level=credible_level, rng=rng)
-    hyper = _to_original(h, data.loc, data.sd)
+    hyper = unstandardise_mapping(h, data.loc, data.sd)
     hyper["class_probs"] = [float(x) for x in pi]
     hyper["source"] = "fixed"
     log_ev = pd.DataFrame(L - data.stats.n[:, None] * math.log(data.sd), index=data.dyads,
