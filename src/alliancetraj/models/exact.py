@@ -324,7 +324,9 @@ def classify_exact(
     progress : bool, optional
         Show a progress bar over blocks (default: only for long runs).
     seed : ignored
-        The engine is deterministic; accepted for a uniform ``classify`` interface.
+        The engine is deterministic: the method declares ``uses_seed=False``
+        (:mod:`alliancetraj.methods`) and accepts ``seed`` only so that one call can
+        pass it to every method.
 
     Returns
     -------
