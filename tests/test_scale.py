@@ -14,6 +14,7 @@ import pytest
 
 import alliancetraj as at
 from alliancetraj.errors import ExcludedDyadsWarning
+from alliancetraj.models import exact_phases
 from alliancetraj.results import CHANGEPOINT_COLUMNS
 
 dd = pytest.importorskip("dask.dataframe")
@@ -173,10 +174,9 @@ def test_class_proportions_by_distributed_em(client, sessions):
 @pytest.mark.parametrize("one_task", [True, False], ids=["one-task fit", "map-and-sum fit"])
 def test_empirical_bayes_matches_in_memory_engine(client, sessions, tmp_path, monkeypatch,
                                                   one_task):
-    from alliancetraj import scale
 
     if not one_task:     # force the map-and-sum objective used for large subsamples
-        monkeypatch.setattr(scale, "EB_ONE_TASK_MAX", 0)
+        monkeypatch.setattr(exact_phases, "EB_ONE_TASK_MAX", 0)
     # The EB objective is summed per partition (float summation order differs); the
     # optimiser (50 correction pairs, ftol 1e-9) reaches the same optimum from either sum:
     # with scipy's defaults it stopped on a flat ridge at order-dependent points and the
@@ -218,9 +218,10 @@ def test_distributed_eb_objective_is_the_in_memory_objective(client, sessions):
     futures, infos = scale._validated(dd, client, ddf, "dyad", "session", "score", None, False)
     order = scale._ordered(infos)
     futs = [futures[i["index"]] for i in order]
-    evaluate, start, n_sub, _ = scale._eb_objective(
-        client, futs, order, len(dyads), 50, loc, sd, settings
-    )
+    groups, n_sub = scale._eb_groups(client, futs, order, len(dyads), 50, loc, sd, settings)
+    executor = scale.DaskExecutor(client)
+    evaluate = exact_phases.eb_objective(executor, groups)
+    start = exact_phases.start_values(executor, groups)
     assert n_sub == len(dyads[::step])
     h0 = eb.moment_start(stats)
     np.testing.assert_allclose(spec.to_theta(start), spec.to_theta(h0), rtol=1e-12)

@@ -19,7 +19,8 @@ never collected on one machine:
 3. **Empirical Bayes.** Every ``k``-th dyad in global sort order (at most
    ``eb_max_dyads``, as in :func:`~alliancetraj.models.exact.classify_exact`) is
    picked on its own partition, and its sufficient statistics are reduced to one
-   block per worker. Large subsamples (over ``EB_ONE_TASK_MAX`` dyads) stay there:
+   block per worker. Large subsamples (over
+   :data:`~alliancetraj.models.exact_phases.EB_ONE_TASK_MAX` dyads) stay there:
    each L-BFGS evaluation maps :func:`~alliancetraj.models.empirical_bayes.eb_partial` over
    the blocks and sums the returned ``(loglik, gradient, responsibilities)``
    triples (the objective is additive over dyads, so this is the in-memory
@@ -36,8 +37,14 @@ never collected on one machine:
    the cluster (a :class:`DaskClassificationResult`) or is written as Parquet
    (``out=``).
 
-With the same data, the result equals the in-memory engine's to floating-point
-tolerance (tests/test_scale.py checks this on a 2-worker ``LocalCluster``).
+Steps 3 and 4 are the in-memory engine's own phases
+(:func:`~alliancetraj.models.exact_phases.fit_priors`,
+:func:`~alliancetraj.models.exact_phases.fit_class_proportions`), given a
+:class:`DaskExecutor` instead of threads, and the options are validated by the same
+:class:`~alliancetraj.models.exact_phases.ExactOptions`; what is Dask's own here is the
+partition validation, the placement of blocks on workers and the Parquet I/O. With the
+same data, the result equals the in-memory engine's to floating-point tolerance
+(tests/test_scale.py checks this on a 2-worker ``LocalCluster``).
 
 Dask is an optional dependency: ``pip install alliancetraj[dask]``.
 """
@@ -51,7 +58,7 @@ import os
 import warnings
 import weakref
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,12 +67,12 @@ import pandas as pd
 
 from ._validation import check_int
 from .errors import DataError, ExcludedDyadsWarning, format_ids
-from .models import empirical_bayes as _eb
 from .models import exact as _exact
-from .models.changepoint.spec import MIN_SESSIONS, Settings, as_hyperparameters, guard_sd
+from .models.changepoint.spec import MIN_SESSIONS, guard_sd
 from .models.changepoint.statistics import block_stats, merge_stats
 from .models.changepoint.tcdf import LogTCdf
 from .models.changepoint.tdist import log_t_cdf
+from .models.exact_phases import ExactOptions, fit_class_proportions, fit_priors
 from .results import CHANGEPOINT_COLUMNS, CLASSES, ClassificationResult, _dumps
 
 __all__ = ["DaskClassificationResult", "classify_dask", "local_cluster"]
@@ -75,25 +82,11 @@ _OWNER = "classify(method='exact')"
 _INSTALL = "pip install alliancetraj[dask]"
 #: Metadata file written next to the Parquet table (Parquet readers skip names starting with "_").
 META_FILE = "_alliancetraj.json"
-_OPTIONS = (
-    "hyperparameters",
-    "fit_class_probs",
-    "max_rupture_length",
-    "u_margin",
-    "credible_level",
-    "eb_max_dyads",
-    "eb_max_iter",
-    "chunk_size",
-    "t_cdf",
-    "n_jobs",
-    "progress",
-    "seed",
-    "workers",
-    "scheduler",
-    "out",
-    "memory_limit",
-    "processes",
-)
+#: The exact engine's options (validated by ExactOptions) and those of the Dask run.
+_EXACT_OPTIONS = ("hyperparameters", "fit_class_probs", "max_rupture_length", "u_margin",
+                  "credible_level", "eb_max_dyads", "eb_max_iter", "chunk_size", "t_cdf",
+                  "n_jobs", "progress")
+_OPTIONS = (*_EXACT_OPTIONS, "seed", "workers", "scheduler", "out", "memory_limit", "processes")
 
 
 def _import_dask():
@@ -209,14 +202,6 @@ def _merge_stats(*groups: list) -> list:
     return merge_stats([s for g in groups for s in g])
 
 
-def _moment_start_groups(*groups: list):
-    return _eb.moment_start([s for g in groups for s in g])
-
-
-def _eb_group(stats: list, theta: np.ndarray, pi: np.ndarray):
-    return _eb.eb_partial(stats, theta, pi)
-
-
 def _logcdf(use_table: bool):
     """The engine's Student-t log CDF: a fresh table cache per task (no state shared by threads)."""
     return LogTCdf() if use_table else log_t_cdf
@@ -234,10 +219,6 @@ def _class_evidence(
             for _, c in _exact.panel_chunks(part.frame, chunk_size)
         ]
     )
-
-
-def _em_block(*blocks: np.ndarray):
-    return _eb.em_prepare(np.concatenate(blocks))
 
 
 def _summary_table(
@@ -675,39 +656,12 @@ def classify_dask(
             "sample with .compute() to use other methods."
         )
     _check_options(options)
-    hyperparameters = options.get("hyperparameters")
-    fit_class_probs = bool(options.get("fit_class_probs", True))
-    max_rupture_length = check_int(_OWNER, "max_rupture_length",
-                                   options.get("max_rupture_length", 4), 1)
-    eb_max_dyads = check_int(_OWNER, "eb_max_dyads", options.get("eb_max_dyads", 400), 10)
-    eb_max_iter = check_int(_OWNER, "eb_max_iter", options.get("eb_max_iter", 200), 1)
-    chunk_size = check_int(_OWNER, "chunk_size", options.get("chunk_size", 2048), 1)
-    t_cdf = options.get("t_cdf", "auto")
-    if t_cdf not in ("auto", "direct", "table"):
-        raise ValueError(
-            "The 't_cdf' parameter of classify(method='exact') must be 'auto', 'direct' or "
-            f"'table'. Got {t_cdf!r} instead."
-        )
-    credible_level = options.get("credible_level", 0.9)
-    if not (isinstance(credible_level, (int, float)) and 0 < credible_level < 1):
-        raise ValueError(
-            "The 'credible_level' parameter of classify(method='exact') must be in (0, 1). "
-            f"Got {credible_level!r} instead."
-        )
-    u_margin = options.get("u_margin", 1.0)
-    if not (isinstance(u_margin, (int, float)) and u_margin >= 0.5):
-        raise ValueError(
-            "The 'u_margin' parameter of classify(method='exact') must be a number >= 0.5. "
-            f"Got {u_margin!r} instead."
-        )
+    exact_options = ExactOptions.from_options(
+        **{k: v for k, v in options.items() if k in _EXACT_OPTIONS})
     if scale is not None:
         from .io import _check_scale
 
         scale = _check_scale(scale)
-    settings = Settings(max_rupture_length=max_rupture_length, u_margin=float(u_margin))
-    given = None
-    if hyperparameters is not None:
-        given = as_hyperparameters(hyperparameters)
     out = options.get("out")
     if out is not None:
         out = _prepare_out(out, overwrite=False)
@@ -731,14 +685,7 @@ def classify_dask(
             score,
             scale,
             dropna,
-            settings=settings,
-            given=given,
-            fit_class_probs=fit_class_probs,
-            credible_level=float(credible_level),
-            eb_max_dyads=eb_max_dyads,
-            eb_max_iter=eb_max_iter,
-            chunk_size=chunk_size,
-            t_cdf=t_cdf,
+            options=exact_options,
             out=out,
         )
     except BaseException:
@@ -795,13 +742,11 @@ def _consolidate(client, func, futures) -> list:
     return blocks
 
 
-def _eb_objective(client, ordered_futs, order, n_dyads, eb_max_dyads, loc, sd, settings):
-    """The distributed empirical-Bayes objective: ``(evaluate, start, n_sub, groups)``.
+def _eb_groups(client, ordered_futs, order, n_dyads, eb_max_dyads, loc, sd, settings):
+    """The empirical-Bayes subsample's statistics, left on the workers: ``(groups, n_sub)``.
 
     Every ``step``-th dyad in global sort order (as in the in-memory engine) is picked
-    on its own partition; its statistics stay on the worker holding the partition.
-    ``evaluate(theta, pi)`` maps :func:`~alliancetraj.models.empirical_bayes.eb_partial` over
-    them and sums the ``(loglik, gradient, responsibilities)`` triples.
+    on its own partition; its statistics are merged into one block per worker.
     """
     step = max(1, math.ceil(n_dyads / eb_max_dyads))
     offsets = np.concatenate([[0], np.cumsum([i["n_dyads"] for i in order])[:-1]])
@@ -816,37 +761,28 @@ def _eb_objective(client, ordered_futs, order, n_dyads, eb_max_dyads, loc, sd, s
         pure=False,
     )
     groups = _consolidate(client, _merge_stats, sub)
-    del sub
-    start = client.submit(_moment_start_groups, *groups, pure=False).result()
-
-    def evaluate(theta, pi):
-        pieces = client.gather(client.map(_eb_group, groups, theta=theta, pi=pi, pure=False))
-        return (sum(p[0] for p in pieces), sum(p[1] for p in pieces), sum(p[2] for p in pieces))
-
-    return evaluate, start, len(range(0, n_dyads, step)), groups
+    return groups, len(range(0, n_dyads, step))
 
 
-#: Subsamples up to this many dyads are fitted in one task (see :func:`_fit_eb_one_task`).
-EB_ONE_TASK_MAX = 5000
+class DaskExecutor:
+    """The exact engine's executor on Dask (:mod:`alliancetraj.models.exact_phases`):
+    handles are futures, ``map`` is ``client.map``, ``consolidate`` makes one block per
+    worker without moving data."""
 
+    def __init__(self, client) -> None:
+        self.client = client
 
-def _fit_eb_task(*groups: list, start, n_dyads: int, fit_class_probs: bool, max_iter: int):
-    stats = [s for g in groups for s in g]
-    return _eb.fit_eb(lambda theta, pi: _eb.eb_partial(stats, theta, pi), start,
-                          n_dyads=n_dyads, fit_class_probs=fit_class_probs, max_iter=max_iter)
+    def map(self, fn, items, **kwargs):
+        return self.client.map(fn, items, pure=False, **kwargs)
 
+    def gather(self, handles):
+        return self.client.gather(handles)
 
-def _fit_eb_one_task(client, groups, start, *, n_dyads, fit_class_probs, max_iter):
-    """Run the whole empirical-Bayes optimisation in one task on a worker.
+    def call(self, fn, *handles, **kwargs):
+        return self.client.submit(fn, *handles, pure=False, **kwargs).result()
 
-    The subsample's per-partition statistics were already reduced to one block per
-    worker; for a small subsample (the default is 400 dyads) moving those blocks to
-    one worker costs less than the scheduler round trip of every L-BFGS evaluation
-    of the map-and-sum objective (about 100 evaluations).
-    """
-    return client.submit(_fit_eb_task, *groups, start=start, n_dyads=n_dyads,
-                         fit_class_probs=fit_class_probs, max_iter=max_iter,
-                         pure=False).result()
+    def consolidate(self, fn, handles):
+        return _consolidate(self.client, fn, handles)
 
 
 def _run(
@@ -860,17 +796,12 @@ def _run(
     scale,
     dropna,
     *,
-    settings,
-    given,
-    fit_class_probs,
-    credible_level,
-    eb_max_dyads,
-    eb_max_iter,
-    chunk_size,
-    t_cdf,
+    options: ExactOptions,
     out,
 ):
     clock = _Clock()
+    executor = DaskExecutor(client)
+    settings = options.settings
     # ---- 1. validate per partition; repartition by dyad when dyads are not kept together ------
     futures, infos = _validated(dd, client, ddf, dyad, session, score, scale, dropna)
     repartitioned = False
@@ -931,53 +862,24 @@ def _run(
 
     # ---- 3. empirical Bayes on a deterministic subsample, stats stay on the workers ------------
     eb_info: dict[str, Any] = {}
-    n_sub = 0
-    if given is None:
-        evaluate, start, n_sub, groups = _eb_objective(
-            client, ordered_futs, order, n_dyads, eb_max_dyads, loc, sd, settings
-        )
-        if n_sub <= EB_ONE_TASK_MAX:
-            h_std, eb_info = _fit_eb_one_task(client, groups, start, n_dyads=n_sub,
-                                              fit_class_probs=fit_class_probs,
-                                              max_iter=eb_max_iter)
-        else:
-            h_std, eb_info = _eb.fit_eb(evaluate, start, n_dyads=n_sub,
-                                            fit_class_probs=fit_class_probs,
-                                            max_iter=eb_max_iter)
-        eb_info["eb_n_dyads"] = n_sub
-        del evaluate, groups
-        _eb.warn_eb(eb_info)
+    if options.hyperparameters is None:
+        groups, n_sub = _eb_groups(client, ordered_futs, order, n_dyads, options.eb_max_dyads,
+                                   loc, sd, settings)
+        h_std, eb_info = fit_priors(executor, groups, n_sub=n_sub, options=options)
+        del groups
     else:
-        h_std = given.standardise(loc, sd)
+        h_std = options.hyperparameters.standardise(loc, sd)
 
     clock.lap("empirical_bayes")
-    # the in-memory engine's rule: tabulated Student-t CDF from 2,000 dyads on
-    use_table = t_cdf == "table" or (t_cdf == "auto" and n_dyads >= 2000)
+    use_table = options.use_table(n_dyads)
     # ---- 4. class proportions by EM: each iteration a map + sum over per-worker blocks ----------
     em_iterations = 0
-    if fit_class_probs:
-        L_futs = client.map(
-            _class_evidence,
-            ordered_futs,
-            h_std=h_std,
-            loc=loc,
-            sd=sd,
-            settings=settings,
-            chunk_size=chunk_size,
-            use_table=use_table,
-            pure=False,
-        )
-        blocks = _consolidate(client, _em_block, L_futs)
-
-        def em_step(pi):
-            nonlocal em_iterations
-            em_iterations += 1
-            pieces = client.gather(client.map(_eb.em_terms, blocks, pi=pi, pure=False))
-            return sum(p[0] for p in pieces), sum(p[1] for p in pieces)
-
-        pi, _ = _eb.em_iterate(em_step, n_dyads, h_std.class_probs)
-        h_std = replace(h_std, class_probs=tuple(pi))
-        del blocks
+    if options.fit_class_probs:
+        L_futs = executor.map(_class_evidence, ordered_futs, h_std=h_std, loc=loc, sd=sd,
+                              settings=settings, chunk_size=options.chunk_size,
+                              use_table=use_table)
+        h_std, em_iterations = fit_class_proportions(executor, L_futs, n_dyads=n_dyads,
+                                                     h_std=h_std)
 
     clock.lap("class_proportions")
     # ---- 5. posteriors and change points per partition ----------------------------------------
@@ -985,19 +887,19 @@ def _run(
     tables = client.map(
         _summary_table,
         ordered_futs,
-        L_futs if fit_class_probs else [None] * len(ordered_futs),
+        L_futs if options.fit_class_probs else [None] * len(ordered_futs),
         h_std=h_std,
         loc=loc,
         sd=sd,
         settings=settings,
-        credible_level=credible_level,
-        chunk_size=chunk_size,
+        credible_level=options.credible_level,
+        chunk_size=options.chunk_size,
         use_table=use_table,
         pure=False,
     )
     distributed.wait(tables)
     del ordered_futs, valid
-    if fit_class_probs:
+    if options.fit_class_probs:
         del L_futs
     meta = client.submit(_empty_head, tables[0], pure=False).result()
     firsts = [i["first"] for i in order]
@@ -1019,11 +921,11 @@ def _run(
         loc,
         sd,
         settings,
-        credible_level=credible_level,
+        credible_level=options.credible_level,
         eb_info=eb_info,
-        given=given is not None,
-        fit_class_probs=fit_class_probs,
-        eb_max_dyads=eb_max_dyads,
+        given=options.hyperparameters is not None,
+        fit_class_probs=options.fit_class_probs,
+        eb_max_dyads=options.eb_max_dyads,
         t_cdf_used="table" if use_table else "direct",
     )
     diagnostics = dict(template.diagnostics)
@@ -1045,7 +947,7 @@ def _run(
         settings=template.settings,
         diagnostics=diagnostics,
         excluded=excluded,
-        credible_level=credible_level,
+        credible_level=options.credible_level,
     )
     if out is not None:
         result.to_parquet(out, overwrite=True)

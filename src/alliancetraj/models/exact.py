@@ -57,10 +57,7 @@ compiled safeguarded Halley iteration.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -85,7 +82,8 @@ from .changepoint.spec import (
 from .changepoint.statistics import block_stats
 from .changepoint.tcdf import LogTCdf
 from .changepoint.tdist import log_t_cdf
-from .empirical_bayes import eb_partial, em_class_probs, fit_eb, moment_start, warn_eb
+from .empirical_bayes import eb_partial
+from .exact_phases import ExactOptions, ThreadExecutor, fit_class_proportions, fit_priors
 
 __all__ = [
     "MIN_SESSIONS",
@@ -97,6 +95,7 @@ __all__ = [
     "dyad_posterior",
     "eb_partial",
     "panel_chunks",
+    "run_in_memory",
     "sample_prior_predictive",
 ]
 
@@ -254,15 +253,6 @@ def panel_chunks(frame: pd.DataFrame, chunk_size: int):
         yield index, PanelArrays(dyads=index, grid=grid, scores=block_scores, mask=mask)
 
 
-def _check_int(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(
-            f"The '{name}' parameter of classify(method='exact') must be an int >= {low}. "
-            f"Got {value!r} instead."
-        )
-    return int(value)
-
-
 # the engine parallelises over blocks itself; BLAS threads on its small matrix products
 # only oversubscribe the cores (measured: 17x slower products under load)
 @threadpool_limits.wrap(limits=1, user_api="blas")
@@ -345,89 +335,63 @@ def classify_exact(
     True
     """
     del seed  # deterministic: declared by the method (uses_seed=False)
+    options = ExactOptions.from_options(
+        hyperparameters=hyperparameters, fit_class_probs=fit_class_probs,
+        max_rupture_length=max_rupture_length, u_margin=u_margin, credible_level=credible_level,
+        eb_max_dyads=eb_max_dyads, eb_max_iter=eb_max_iter, chunk_size=chunk_size,
+        n_jobs=n_jobs, t_cdf=t_cdf, progress=progress)
+    return run_in_memory(frame, options)
+
+
+def run_in_memory(frame: pd.DataFrame, options: ExactOptions) -> ClassificationResult:
+    """The engine's phases on a validated frame held in memory, blocks mapped on threads."""
     from tqdm.auto import tqdm
 
-    max_rupture_length = _check_int("max_rupture_length", max_rupture_length, 1)
-    eb_max_dyads = _check_int("eb_max_dyads", eb_max_dyads, 10)
-    chunk_size = _check_int("chunk_size", chunk_size, 1)
-    if not 0 < credible_level < 1:
-        raise ValueError(
-            "The 'credible_level' parameter of classify(method='exact') must be in (0, 1). "
-            f"Got {credible_level!r} instead."
-        )
-    if not (isinstance(u_margin, (int, float)) and u_margin >= 0.5):
-        raise ValueError(
-            "The 'u_margin' parameter of classify(method='exact') must be a number >= 0.5. "
-            f"Got {u_margin!r} instead."
-        )
-    settings = Settings(max_rupture_length=max_rupture_length, u_margin=float(u_margin))
-    if t_cdf not in ("auto", "direct", "table"):
-        raise ValueError(
-            "The 't_cdf' parameter of classify(method='exact') must be 'auto', 'direct' or "
-            f"'table'. Got {t_cdf!r} instead."
-        )
-    if n_jobs is None:
-        n_jobs = max(1, min(2, os.cpu_count() or 1))
-    n_jobs = _check_int("n_jobs", n_jobs, 1)
-
+    executor = ThreadExecutor(options.n_jobs)
+    settings = options.settings
     loc, sd = standardisation(frame)
     dyads_all = pd.unique(frame["dyad"])
     n_dyads = len(dyads_all)
 
-    # ---- hyperparameters -----------------------------------------------------------------------
+    # ---- priors: given, or empirical Bayes on every k-th dyad --------------------------------
     eb_info: dict[str, Any] = {}
-    given = None
-    if hyperparameters is not None:
-        given = hyperparameters if isinstance(hyperparameters, Hyperparameters) else \
-            Hyperparameters.from_dict(hyperparameters)
-    if given is None:
-        step = max(1, math.ceil(n_dyads / eb_max_dyads))
+    if options.hyperparameters is None:
+        step = max(1, math.ceil(n_dyads / options.eb_max_dyads))
         sub_ids = dyads_all[::step]
         sub = frame.loc[frame["dyad"].isin(sub_ids)]
         sub_stats = [block_stats(c, loc, sd, settings) for _, c in panel_chunks(sub, 1024)]
-        h_std, eb_info = fit_eb(
-            lambda theta, pi: eb_partial(sub_stats, theta, pi), moment_start(sub_stats),
-            n_dyads=len(sub_ids), fit_class_probs=fit_class_probs, max_iter=eb_max_iter,
-        )
-        eb_info["eb_n_dyads"] = len(sub_ids)
-        warn_eb(eb_info)
+        h_std, eb_info = fit_priors(executor, [sub_stats], n_sub=len(sub_ids), options=options)
     else:
-        h_std = given.standardise(loc, sd)
+        h_std = options.hyperparameters.standardise(loc, sd)
 
-    chunks = list(panel_chunks(frame, chunk_size))
-    use_table = t_cdf == "table" or (t_cdf == "auto" and n_dyads >= 2000)
+    chunks = list(panel_chunks(frame, options.chunk_size))
+    use_table = options.use_table(n_dyads)
     logcdf = LogTCdf() if use_table else log_t_cdf
-
-    def run(fn, items):
-        if n_jobs == 1 or len(items) == 1:
-            yield from map(fn, items)
-        else:
-            with ThreadPoolExecutor(max_workers=n_jobs) as pool:
-                yield from pool.map(fn, items)
 
     # ---- pass 1: class proportions by EM on every dyad ---------------------------------------------
     # (the (D, 4) class log evidences are kept: pass 2 then evaluates each dyad's
     # configurations only under its most probable class, for the change points)
     Ls: list[np.ndarray | None] = [None] * len(chunks)
-    if fit_class_probs:
-        Ls = list(run(lambda item: block_class_evidence(item[1], h_std, loc, sd, settings,
-                                                        logcdf), chunks))
-        pi, _ = em_class_probs(np.concatenate(Ls), init=h_std.class_probs)
-        h_std = replace(h_std, class_probs=tuple(pi))
+    if options.fit_class_probs:
+        Ls = executor.map(lambda item: block_class_evidence(item[1], h_std, loc, sd, settings,
+                                                            logcdf), chunks)
+        h_std, _ = fit_class_proportions(executor, Ls, n_dyads=n_dyads, h_std=h_std)
 
     # ---- pass 2: posteriors and change points per block ------------------------------------------
-    show = progress if progress is not None else (len(chunks) > 8)
+    show = options.progress if options.progress is not None else (len(chunks) > 8)
     parts = []
     with tqdm(total=n_dyads, desc="exact engine", unit="dyad", disable=not show,
               leave=False) as bar:
-        for part in run(lambda item: block_summary(item[0][0], item[0][1], h_std, loc, sd,
-                                                   settings, credible_level, logcdf, L=item[1]),
-                        list(zip(chunks, Ls))):
+        for part in executor.imap(
+                lambda item: block_summary(item[0][0], item[0][1], h_std, loc, sd, settings,
+                                           options.credible_level, logcdf, L=item[1]),
+                list(zip(chunks, Ls))):
             parts.append(part)
             bar.update(len(part[0]))
-    return assemble_result(parts, h_std, loc, sd, settings, credible_level=credible_level,
-                           eb_info=eb_info, given=given is not None,
-                           fit_class_probs=fit_class_probs, eb_max_dyads=eb_max_dyads,
+    return assemble_result(parts, h_std, loc, sd, settings, credible_level=options.credible_level,
+                           eb_info=eb_info, given=options.hyperparameters is not None,
+                           fit_class_probs=options.fit_class_probs,
+                           eb_max_dyads=options.eb_max_dyads,
                            t_cdf_used="table" if use_table else "direct")
 
 
