@@ -201,7 +201,7 @@ def test_distributed_eb_objective_is_the_in_memory_objective(client, sessions):
     """Same subsample, same objective and gradient: only the summation order differs."""
     import math
 
-    from alliancetraj import scale
+    from alliancetraj import scale_run
     from alliancetraj.models import empirical_bayes as eb
     from alliancetraj.models import exact
     from alliancetraj.models.changepoint import spec, statistics
@@ -215,11 +215,11 @@ def test_distributed_eb_objective_is_the_in_memory_objective(client, sessions):
     stats = [statistics.block_stats(c, loc, sd, settings) for _, c in exact.panel_chunks(sub, 1024)]
 
     ddf = dd.from_pandas(frame, npartitions=3, sort=False).set_index("dyad").reset_index()
-    futures, infos = scale._validated(dd, client, ddf, "dyad", "session", "score", None, False)
-    order = scale._ordered(infos)
+    futures, infos = scale_run.validated(dd, client, ddf, "dyad", "session", "score", None, False)
+    order = scale_run.ordered(infos)
     futs = [futures[i["index"]] for i in order]
-    groups, n_sub = scale._eb_groups(client, futs, order, len(dyads), 50, loc, sd, settings)
-    executor = scale.DaskExecutor(client)
+    groups, n_sub = scale_run.eb_groups(client, futs, order, len(dyads), 50, loc, sd, settings)
+    executor = scale_run.DaskExecutor(client)
     evaluate = exact_phases.eb_objective(executor, groups)
     start = exact_phases.start_values(executor, groups)
     assert n_sub == len(dyads[::step])

@@ -17,7 +17,8 @@ from .dispatch import classify
 from .errors import DataError
 from .io import load_sessions, wide_to_long
 from .mediation import mediation
-from .models.growth import GrowthModel, alliance_symptom_model
+from .models.alliance_symptom import alliance_symptom_model
+from .models.growth import GrowthModel
 from .outcomes import relate_outcomes
 from .results import CLASSES, ClassificationResult
 from .simulate import Cohort, simulate_alliance_symptoms, simulate_cohort, simulate_mediation

@@ -143,7 +143,7 @@ class Growth(Method):
     uses_seed = True
     options = ("time", "random", "reml", "min_change", "max_dip_width", "n_draws", "seed",
                "polish")
-    implementation = "alliancetraj.models.growth:classify_growth"
+    implementation = "alliancetraj.models.growth_labels:classify_growth"
     summary = "mixed-effects growth model and labelling rules"
 
 

@@ -40,9 +40,10 @@ never collected on one machine:
 Steps 3 and 4 are the in-memory engine's own phases
 (:func:`~alliancetraj.models.exact_phases.fit_priors`,
 :func:`~alliancetraj.models.exact_phases.fit_class_proportions`), given a
-:class:`DaskExecutor` instead of threads, and the options are validated by the same
+:class:`~alliancetraj.scale_run.DaskExecutor` instead of threads, and the options are validated by the same
 :class:`~alliancetraj.models.exact_phases.ExactOptions`; what is Dask's own here is the
-partition validation, the placement of blocks on workers and the Parquet I/O. With the
+partition validation (tasks in :mod:`alliancetraj.scale_tasks`), the placement of blocks
+on workers (the driver, :mod:`alliancetraj.scale_run`) and the Parquet I/O here. With the
 same data, the result equals the in-memory engine's to floating-point tolerance
 (tests/test_scale.py checks this on a 2-worker ``LocalCluster``).
 
@@ -51,29 +52,20 @@ Dask is an optional dependency: ``pip install alliancetraj[dask]``.
 
 from __future__ import annotations
 
-import itertools
 import json
-import math
 import os
-import warnings
 import weakref
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ._validation import check_int
-from .errors import DataError, ExcludedDyadsWarning, format_ids
-from .models import exact as _exact
-from .models.changepoint.spec import MIN_SESSIONS, guard_sd
-from .models.changepoint.statistics import block_stats, merge_stats
-from .models.changepoint.tcdf import LogTCdf
-from .models.changepoint.tdist import log_t_cdf
-from .models.exact_phases import ExactOptions, fit_class_proportions, fit_priors
+from .errors import DataError
+from .models.exact_phases import ExactOptions
 from .results import CHANGEPOINT_COLUMNS, CLASSES, ClassificationResult, _dumps
+from .scale_run import run
 
 __all__ = ["DaskClassificationResult", "classify_dask", "local_cluster"]
 
@@ -99,180 +91,6 @@ def _import_dask():
             f"(dask[dataframe] and distributed): install it with `{_INSTALL}`."
         ) from exc
     return dd, distributed
-
-
-# ================================================================ partition tasks (on workers)
-@dataclass
-class _Part:
-    """A validated partition and what the client needs to know about it."""
-
-    index: int
-    frame: pd.DataFrame
-    excluded: list[Any] = field(default_factory=list)
-    n_dropped: int = 0
-    #: first and last dyad before short dyads were excluded (to detect dyads cut across partitions)
-    span: tuple[Any, Any] | None = None
-
-
-def _validate_partition(
-    pdf: pd.DataFrame,
-    index: int,
-    dyad: Hashable,
-    session: Hashable,
-    score: Hashable,
-    scale,
-    dropna: bool,
-) -> _Part:
-    """validate_sessions on one partition; short dyads are excluded here, warned about once."""
-    pdf = pdf.loc[:, [dyad, session, score]]
-    n_dropped = 0
-    if dropna:
-        na = pdf[score].isna().to_numpy()
-        n_dropped = int(na.sum())
-        if n_dropped:
-            pdf = pdf.loc[~na]
-    if len(pdf) == 0:
-        empty = pd.DataFrame(
-            {
-                "dyad": pd.Series([], dtype=object),
-                "session": pd.Series([], dtype=np.int64),
-                "score": pd.Series([], dtype=float),
-            }
-        )
-        return _Part(index, empty, [], n_dropped)
-    try:
-        frame = _validate(pdf, dyad, session, score, scale)
-    except DataError as exc:
-        raise DataError(f"{exc} (in Dask partition {index})") from None
-    span = (frame["dyad"].iloc[0], frame["dyad"].iloc[-1])
-    counts = frame.groupby("dyad", sort=False)["session"].size()
-    short = counts[counts < MIN_SESSIONS]
-    excluded = short.index.tolist()
-    if excluded:
-        frame = frame.loc[~frame["dyad"].isin(excluded)].reset_index(drop=True)
-    return _Part(index, frame, excluded, n_dropped, span)
-
-
-def _validate(pdf, dyad, session, score, scale) -> pd.DataFrame:
-    from .io import validate_sessions
-
-    return validate_sessions(
-        pdf, dyad=dyad, session=session, score=score, scale=scale, dropna=False, min_sessions=1
-    )
-
-
-def _partition_info(part: _Part) -> dict[str, Any]:
-    """Small per-partition summary: dyad range and count, score moments, exclusions."""
-    frame = part.frame
-    y = frame["score"].to_numpy(dtype=float)
-    n = len(y)
-    mean = float(np.mean(y)) if n else 0.0
-    m2 = float(np.sum((y - mean) ** 2)) if n else 0.0
-    dyads = frame["dyad"]
-    n_dyads = len(pd.unique(dyads))
-    return {
-        "index": part.index,
-        "n_rows": n,
-        "mean": mean,
-        "m2": m2,
-        "n_dyads": n_dyads,
-        "first": dyads.iloc[0] if n else None,
-        "last": dyads.iloc[-1] if n else None,
-        "span": part.span,
-        "excluded": list(part.excluded),
-        "n_dropped": part.n_dropped,
-    }
-
-
-def _subsample_stats(part: _Part, offset: int, step: int, loc: float, sd: float, settings) -> list:
-    """Statistics of this partition's dyads whose global sort rank is a multiple of ``step``."""
-    frame = part.frame
-    if len(frame) == 0:
-        return []
-    codes, _ = pd.factorize(frame["dyad"], sort=False)
-    keep = (offset + codes) % step == 0
-    if not keep.any():
-        return []
-    sub = frame.loc[keep]
-    return [block_stats(c, loc, sd, settings) for _, c in _exact.panel_chunks(sub, 1024)]
-
-
-def _merge_stats(*groups: list) -> list:
-    """Per-partition statistics merged into fewer, larger blocks (same configuration grid)."""
-    return merge_stats([s for g in groups for s in g])
-
-
-def _logcdf(use_table: bool):
-    """The engine's Student-t log CDF: a fresh table cache per task (no state shared by threads)."""
-    return LogTCdf() if use_table else log_t_cdf
-
-
-def _class_evidence(
-    part: _Part, h_std, loc: float, sd: float, settings, chunk_size: int, use_table: bool
-) -> np.ndarray:
-    if len(part.frame) == 0:
-        return np.empty((0, len(CLASSES)))
-    logcdf = _logcdf(use_table)
-    return np.concatenate(
-        [
-            _exact.block_class_evidence(c, h_std, loc, sd, settings, logcdf)
-            for _, c in _exact.panel_chunks(part.frame, chunk_size)
-        ]
-    )
-
-
-def _summary_table(
-    part: _Part,
-    L: np.ndarray | None,
-    h_std,
-    loc: float,
-    sd: float,
-    settings,
-    credible_level: float,
-    chunk_size: int,
-    use_table: bool,
-) -> pd.DataFrame:
-    """One row per dyad: label, probabilities, change points, class log evidences, log marginal.
-
-    ``L`` are the partition's class log evidences from the EM pass (kept on the worker),
-    or None to compute them here.
-    """
-    logcdf = _logcdf(use_table)
-    parts = []
-    start = 0
-    for ids, c in _exact.panel_chunks(part.frame, chunk_size):
-        block_L = None if L is None else L[start:start + len(ids)]
-        start += len(ids)
-        parts.append(_exact.block_summary(ids, c, h_std, loc, sd, settings, credible_level,
-                                          logcdf, L=block_L))
-    probs = pd.concat([p[0] for p in parts])
-    p = probs.to_numpy(float)
-    labels = pd.Series(
-        np.asarray(CLASSES, dtype=object)[np.argmax(p / p.sum(axis=1, keepdims=True), axis=1)],
-        index=probs.index,
-        name="label",
-    )
-    table = pd.concat(
-        [
-            labels.astype(str),
-            probs.add_prefix("p_"),
-            pd.concat([q[1] for q in parts]).reindex(columns=list(CHANGEPOINT_COLUMNS)),
-            pd.concat([q[2] for q in parts]).add_prefix("log_evidence_"),
-            pd.concat([q[3] for q in parts]),
-        ],
-        axis=1,
-    )
-    table.index.name = "dyad"
-    table.columns.name = None
-    return table
-
-
-def _empty_head(table: pd.DataFrame) -> pd.DataFrame:
-    return table.iloc[:0]
-
-
-def _log_marginal_sum(table: pd.DataFrame) -> float:
-    return float(table["log_marginal"].sum())
 
 
 # ====================================================================================== result
@@ -437,22 +255,6 @@ def _meta(result: DaskClassificationResult) -> dict[str, Any]:
     }
 
 
-class _Clock:
-    """Wall-clock seconds per phase (reported in ``diagnostics["dask"]["seconds"]``)."""
-
-    def __init__(self) -> None:
-        import time
-
-        self._now = time.perf_counter
-        self._last = self._now()
-        self.laps: dict[str, float] = {}
-
-    def lap(self, name: str) -> None:
-        now = self._now()
-        self.laps[name] = round(now - self._last, 3)
-        self._last = now
-
-
 def _close_all(objs: list) -> None:
     for obj in objs:
         try:
@@ -577,21 +379,6 @@ def _source_frame(dd, sessions, dyad, session, score):
     return ddf[cols]
 
 
-def _ordered(infos: list[dict]) -> list[dict] | None:
-    """Partitions holding dyads, in dyad order; None when the partitions' dyad ranges overlap.
-
-    The ranges are taken before short dyads are excluded, so that a dyad cut in two
-    short pieces is caught too.
-    """
-    spans = [i for i in infos if i["span"] is not None]
-    try:
-        spans.sort(key=lambda i: i["span"][0])
-        ok = all(a["span"][1] < b["span"][0] for a, b in itertools.pairwise(spans))
-    except TypeError:  # ids that do not compare across partitions
-        return None
-    return [i for i in spans if i["n_dyads"]] if ok else None
-
-
 def classify_dask(
     sessions,
     *,
@@ -675,7 +462,7 @@ def classify_dask(
         bool(options.get("processes", True)),
     )
     try:
-        result = _run(
+        output = run(
             dd,
             distributed,
             client,
@@ -686,8 +473,19 @@ def classify_dask(
             scale,
             dropna,
             options=exact_options,
-            out=out,
         )
+        result = DaskClassificationResult(
+            output.table,
+            hyperparameters=output.hyperparameters,
+            settings=output.settings,
+            diagnostics=output.diagnostics,
+            excluded=output.excluded,
+            credible_level=exact_options.credible_level,
+        )
+        if out is not None:
+            result.to_parquet(out, overwrite=True)
+            output.clock.lap("write")
+            (Path(out) / META_FILE).write_text(_dumps(_meta(result)))
     except BaseException:
         _close_all(owned)
         raise
@@ -699,258 +497,3 @@ def classify_dask(
     return result
 
 
-def _validated(dd, client, ddf, dyad, session, score, scale, dropna):
-    from dask import delayed
-
-    parts = [
-        delayed(_validate_partition)(d, i, dyad, session, score, scale, dropna)
-        for i, d in enumerate(ddf.to_delayed())
-    ]
-    # Partitions stay where they are validated and every later pass runs where its partition
-    # lives, so spread them round-robin over the workers (the scheduler alone may pile them
-    # onto a few workers, which then do most of the work).
-    workers = sorted(client.scheduler_info(n_workers=-1).get("workers", {}))
-    if workers:
-        futures = [
-            client.compute(part, workers=[workers[i % len(workers)]], allow_other_workers=True)
-            for i, part in enumerate(parts)
-        ]
-    else:  # pragma: no cover - no worker yet: let the scheduler place them
-        futures = client.compute(parts)
-    infos = client.gather(client.map(_partition_info, futures, pure=False))
-    return futures, infos
-
-
-def _by_worker(client, futures) -> dict[str, list]:
-    """Group futures by a worker that holds them (so consolidation moves no data)."""
-    who = client.who_has(futures)
-    groups: dict[str, list] = {}
-    for f in futures:
-        holders = sorted(who.get(f.key, ()))
-        groups.setdefault(holders[0] if holders else "", []).append(f)
-    return groups
-
-
-def _consolidate(client, func, futures) -> list:
-    from distributed import wait
-
-    wait(futures)
-    blocks = []
-    for worker, futs in _by_worker(client, futures).items():
-        where = {"workers": [worker], "allow_other_workers": True} if worker else {}
-        blocks.append(client.submit(func, *futs, pure=False, **where))
-    return blocks
-
-
-def _eb_groups(client, ordered_futs, order, n_dyads, eb_max_dyads, loc, sd, settings):
-    """The empirical-Bayes subsample's statistics, left on the workers: ``(groups, n_sub)``.
-
-    Every ``step``-th dyad in global sort order (as in the in-memory engine) is picked
-    on its own partition; its statistics are merged into one block per worker.
-    """
-    step = max(1, math.ceil(n_dyads / eb_max_dyads))
-    offsets = np.concatenate([[0], np.cumsum([i["n_dyads"] for i in order])[:-1]])
-    sub = client.map(
-        _subsample_stats,
-        ordered_futs,
-        [int(o) for o in offsets],
-        step=step,
-        loc=loc,
-        sd=sd,
-        settings=settings,
-        pure=False,
-    )
-    groups = _consolidate(client, _merge_stats, sub)
-    return groups, len(range(0, n_dyads, step))
-
-
-class DaskExecutor:
-    """The exact engine's executor on Dask (:mod:`alliancetraj.models.exact_phases`):
-    handles are futures, ``map`` is ``client.map``, ``consolidate`` makes one block per
-    worker without moving data."""
-
-    def __init__(self, client) -> None:
-        self.client = client
-
-    def map(self, fn, items, **kwargs):
-        return self.client.map(fn, items, pure=False, **kwargs)
-
-    def gather(self, handles):
-        return self.client.gather(handles)
-
-    def call(self, fn, *handles, **kwargs):
-        return self.client.submit(fn, *handles, pure=False, **kwargs).result()
-
-    def consolidate(self, fn, handles):
-        return _consolidate(self.client, fn, handles)
-
-
-def _run(
-    dd,
-    distributed,
-    client,
-    ddf,
-    dyad,
-    session,
-    score,
-    scale,
-    dropna,
-    *,
-    options: ExactOptions,
-    out,
-):
-    clock = _Clock()
-    executor = DaskExecutor(client)
-    settings = options.settings
-    # ---- 1. validate per partition; repartition by dyad when dyads are not kept together ------
-    futures, infos = _validated(dd, client, ddf, dyad, session, score, scale, dropna)
-    repartitioned = False
-    order = _ordered(infos)
-    if order is None:
-        del futures
-        # range-partition by dyad: every dyad's rows land in one partition, partitions in order
-        ddf = ddf.set_index(dyad, sort=True).reset_index()
-        futures, infos = _validated(dd, client, ddf, dyad, session, score, scale, dropna)
-        repartitioned = True
-        order = _ordered(infos)
-        if order is None:
-            raise DataError(
-                f"Column {dyad!r} (dyad) holds ids that cannot be ordered across partitions. "
-                "Use strings or integers of one type as dyad ids."
-            )
-    excluded = [d for i in infos for d in i["excluded"]]
-    n_dropped = sum(i["n_dropped"] for i in infos)
-    n_dyads = sum(i["n_dyads"] for i in infos)
-    if n_dropped:
-        warnings.warn(
-            f"Dropped {n_dropped} row(s) with a missing score in column {score!r}.",
-            ExcludedDyadsWarning,
-            stacklevel=4,
-        )
-    if n_dyads == 0:
-        if excluded:
-            raise DataError(
-                f"Every dyad has fewer than {MIN_SESSIONS} sessions (the minimum for this "
-                f"model); e.g. {format_ids(excluded)}. Collect more sessions or choose a method "
-                "that needs fewer."
-            )
-        raise DataError("The session data are empty (0 rows): nothing to analyse.")
-    if excluded:
-        warnings.warn(
-            f"Excluded {len(excluded)} of {n_dyads + len(excluded)} dyad(s) with fewer than "
-            f"{MIN_SESSIONS} sessions: {format_ids(excluded)}.",
-            ExcludedDyadsWarning,
-            stacklevel=4,
-        )
-    valid = {i["index"]: futures[i["index"]] for i in order}
-    del futures
-    ordered_futs = [valid[i["index"]] for i in order]
-
-    placement = _by_worker(client, ordered_futs)
-    clock.lap("validate")
-    # ---- 2. standardisation: pooled (count, mean, M2) ------------------------------------------
-    n_tot, mean, m2 = 0, 0.0, 0.0
-    for i in order:
-        n_b = i["n_rows"]
-        delta = i["mean"] - mean
-        tot = n_tot + n_b
-        mean = mean + delta * n_b / tot
-        m2 = m2 + i["m2"] + delta * delta * n_tot * n_b / tot
-        n_tot = tot
-    loc = float(mean)
-    sd = guard_sd(loc, float(math.sqrt(m2 / n_tot)))
-
-    # ---- 3. empirical Bayes on a deterministic subsample, stats stay on the workers ------------
-    eb_info: dict[str, Any] = {}
-    if options.hyperparameters is None:
-        groups, n_sub = _eb_groups(client, ordered_futs, order, n_dyads, options.eb_max_dyads,
-                                   loc, sd, settings)
-        h_std, eb_info = fit_priors(executor, groups, n_sub=n_sub, options=options)
-        del groups
-    else:
-        h_std = options.hyperparameters.standardise(loc, sd)
-
-    clock.lap("empirical_bayes")
-    use_table = options.use_table(n_dyads)
-    # ---- 4. class proportions by EM: each iteration a map + sum over per-worker blocks ----------
-    em_iterations = 0
-    if options.fit_class_probs:
-        L_futs = executor.map(_class_evidence, ordered_futs, h_std=h_std, loc=loc, sd=sd,
-                              settings=settings, chunk_size=options.chunk_size,
-                              use_table=use_table)
-        h_std, em_iterations = fit_class_proportions(executor, L_futs, n_dyads=n_dyads,
-                                                     h_std=h_std)
-
-    clock.lap("class_proportions")
-    # ---- 5. posteriors and change points per partition ----------------------------------------
-    # (the EM pass's class log evidences stay on the workers and are reused here)
-    tables = client.map(
-        _summary_table,
-        ordered_futs,
-        L_futs if options.fit_class_probs else [None] * len(ordered_futs),
-        h_std=h_std,
-        loc=loc,
-        sd=sd,
-        settings=settings,
-        credible_level=options.credible_level,
-        chunk_size=options.chunk_size,
-        use_table=use_table,
-        pure=False,
-    )
-    distributed.wait(tables)
-    del ordered_futs, valid
-    if options.fit_class_probs:
-        del L_futs
-    meta = client.submit(_empty_head, tables[0], pure=False).result()
-    firsts = [i["first"] for i in order]
-    divisions = (*firsts, order[-1]["last"])
-    table = dd.from_delayed(tables, meta=meta, divisions=divisions, verify_meta=False)
-    log_marginal = sum(client.gather(client.map(_log_marginal_sum, tables, pure=False)))
-    clock.lap("posteriors")
-
-    # metadata exactly as the in-memory engine builds it (assemble_result on zero dyads)
-    empty = (
-        pd.DataFrame(columns=list(CLASSES), dtype=float),
-        pd.DataFrame(columns=list(CHANGEPOINT_COLUMNS), dtype=float),
-        pd.DataFrame(columns=list(CLASSES), dtype=float),
-        pd.Series(dtype=float, name="log_marginal"),
-    )
-    template = _exact.assemble_result(
-        [empty],
-        h_std,
-        loc,
-        sd,
-        settings,
-        credible_level=options.credible_level,
-        eb_info=eb_info,
-        given=options.hyperparameters is not None,
-        fit_class_probs=options.fit_class_probs,
-        eb_max_dyads=options.eb_max_dyads,
-        t_cdf_used="table" if use_table else "direct",
-    )
-    diagnostics = dict(template.diagnostics)
-    diagnostics.update(
-        log_marginal_likelihood=float(log_marginal),
-        n_dyads=int(n_dyads),
-        dask={
-            "n_partitions": len(order),
-            "repartitioned_by_dyad": repartitioned,
-            "n_workers": len(client.scheduler_info(n_workers=-1).get("workers", {})),
-            "partitions_per_worker": {w: len(f) for w, f in placement.items()},
-            "em_iterations": em_iterations,
-            "seconds": clock.laps,
-        },
-    )
-    result = DaskClassificationResult(
-        table,
-        hyperparameters=template.hyperparameters,
-        settings=template.settings,
-        diagnostics=diagnostics,
-        excluded=excluded,
-        credible_level=options.credible_level,
-    )
-    if out is not None:
-        result.to_parquet(out, overwrite=True)
-        clock.lap("write")
-        (Path(out) / META_FILE).write_text(_dumps(_meta(result)))
-    return result
