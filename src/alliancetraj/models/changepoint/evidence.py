@@ -117,8 +117,8 @@ def config_evidence(stats: ConfigStats, h: Any, *, keep_posterior: bool = False,
         q2 = (A11[:, None] * b2 - A12[:, None] * b1) / detA[:, None]
         schur = a33 - (b1 * q1 + b2 * q2)
         resid = e3 - (q1 * e1[:, None] + q2 * e2[:, None])
-        quad = quad_ab[:, None] + resid * resid / schur
-        bn = b0 + 0.5 * (stats.syy[:, None] + prior_quad_ab + md * md / vd - quad)
+        bn = b0 + 0.5 * (stats.syy[:, None] + prior_quad_ab + md * md / vd
+                         - quad_ab[:, None] - resid * resid / schur)
         mloc = resid / schur
         mscale = np.sqrt(bn / an[:, None] / schur)
         zpost = mloc / mscale
