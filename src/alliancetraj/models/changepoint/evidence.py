@@ -39,7 +39,8 @@ class ConfigEvidence:
     ``lin`` (D,), ``u`` (D, W), ``v`` (D, Kv), ``un`` (D, Ku), ``-inf`` where a
     configuration is not admissible, ``None`` for classes not computed; ``post`` maps
     a class key to the location and scale of its constrained coefficient's Student-t
-    posterior; ``bn`` to the posterior noise scale; ``dof`` is the posterior dof (D,).
+    posterior and ``bn`` to the posterior noise scale (both with ``keep_posterior``);
+    ``dof`` is the posterior dof (D,).
     """
 
     lin: np.ndarray | None
@@ -98,7 +99,8 @@ def config_evidence(stats: ConfigStats, h: Any, *, keep_posterior: bool = False,
     bn_lin = b0 + 0.5 * (stats.syy + prior_quad_ab - quad_ab)
     lin = base - 0.5 * (math.log(va) + math.log(vb)) - 0.5 * np.log(detA) - an * np.log(bn_lin)
     out = ConfigEvidence(lin=lin, dof=dof_post)
-    out.bn["lin"] = bn_lin
+    if keep_posterior:
+        out.bn["lin"] = bn_lin
 
     # ---- rupture classes: add column c = -indicator, coefficient d > 0 ---------------------
     md, vd = p["depth_mean"], p["depth_var"]
@@ -127,9 +129,9 @@ def config_evidence(stats: ConfigStats, h: Any, *, keep_posterior: bool = False,
                  - 0.5 * (np.log(detA)[:, None] + np.log(schur)) - an[:, None] * np.log(bn)
                  + log_cdf - log_prior_trunc)
         setattr(out, key, np.where(ok, logev, -np.inf))
-        out.bn[key] = bn
         if keep_posterior:
             out.post[key] = (mloc, mscale)
+            out.bn[key] = bn
 
     # ---- u_shaped: design [1, z], coefficient c > 0 -------------------------------------------
     if "u" not in classes:
@@ -151,9 +153,9 @@ def config_evidence(stats: ConfigStats, h: Any, *, keep_posterior: bool = False,
     logev = (base[:, None] - 0.5 * (math.log(va) + math.log(vc)) - 0.5 * np.log(det)
              - an[:, None] * np.log(bn) + log_cdf - log_prior_trunc_u)
     out.u = np.where(stats.u_ok, logev, -np.inf)
-    out.bn["u"] = bn
     if keep_posterior:
         out.post["u"] = (cloc, cscale)
+        out.bn["u"] = bn
     return out
 
 
