@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
+from .models.changepoint.spec import MIN_SESSIONS as CHANGEPOINT_MIN_SESSIONS
 from .results import ClassificationResult
 
 __all__ = ["REGISTRY", "Method", "get_method", "method_names", "register"]
@@ -111,7 +112,7 @@ class Exact(Method):
     """Closed-form Bayesian change-point models (the default)."""
 
     name = "exact"
-    min_sessions = 4    # alliancetraj.models.changepoint.spec.MIN_SESSIONS (checked in tests)
+    min_sessions = CHANGEPOINT_MIN_SESSIONS
     uses_seed = False   # deterministic: ``seed`` is accepted and ignored
     options = ("hyperparameters", "fit_class_probs", "max_rupture_length", "u_margin",
                "credible_level", "eb_max_dyads", "eb_max_iter", "chunk_size", "n_jobs",
@@ -125,7 +126,7 @@ class PyMC(Method):
     """The hierarchical change-point mixture sampled with NUTS."""
 
     name = "pymc"
-    min_sessions = 4
+    min_sessions = CHANGEPOINT_MIN_SESSIONS
     uses_seed = True
     options = ("draws", "tune", "chains", "sampler", "seed", "progress", "cores",
                "hyperparameters", "model", "classes", "outcomes", "outcome", "covariates",
