@@ -25,6 +25,7 @@ import pandas as pd
 import alliancetraj as at
 from alliancetraj.errors import SamplerWarning
 from alliancetraj.models import pymc_mixture as pmm
+from alliancetraj.models.changepoint.spec import standardise_mapping
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -34,14 +35,14 @@ def grad_cost(n_dyads: int, n_sessions: int, seed: int) -> dict:
 
     The logp+gradient function is compiled with PyTensor's C back end, as
     :func:`alliancetraj.models.pymc_nutpie.compile_pymc_model_c` does for nutpie; the
-    kernel (:func:`alliancetraj.models._kernels.class_evidence_kernel`) is timed with
+    kernel (:func:`alliancetraj.models.changepoint.kernels.class_evidence_kernel`) is timed with
     and without its gradient. Medians of 7 repeats.
     """
     import pytensor
     from pymc.pytensorf import compile as compile_pymc
 
     from alliancetraj.models import pymc_kernel as pk
-    from alliancetraj.models._kernels import THETA, class_evidence_kernel
+    from alliancetraj.models.changepoint.kernels import THETA, class_evidence_kernel
 
     cohort = at.simulate_cohort(n_dyads=n_dyads, n_sessions=n_sessions, seed=seed)
     frame = at.load_sessions(cohort.sessions, min_sessions=pmm.MIN_SESSIONS)
@@ -67,8 +68,8 @@ def grad_cost(n_dyads: int, n_sessions: int, seed: int) -> dict:
         return 1000 * float(np.median(times))
 
     inputs = tuple(pk.kernel_inputs(data.stats, data.noise_shape).values())
-    h = pmm._to_standard(at.classify(cohort.sessions, method="exact", seed=seed,
-                                     progress=False).hyperparameters, data.loc, data.sd)
+    h = standardise_mapping(at.classify(cohort.sessions, method="exact", seed=seed,
+                                        progress=False).hyperparameters, data.loc, data.sd)
     theta = np.array([h[k] for k in THETA])
     per = median_ms(lambda: fn(*args))
     n_cfg = int(data.stats.u_ok.sum() + data.stats.v_ok.sum() + data.stats.un_ok.sum()) + n_dyads

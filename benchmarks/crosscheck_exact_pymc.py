@@ -30,7 +30,7 @@ import pandas as pd
 
 import alliancetraj as at
 from alliancetraj.models import pymc_design as pdz
-from alliancetraj.models.pymc_mixture import _to_standard
+from alliancetraj.models.changepoint.spec import standardise_mapping as _to_standard
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

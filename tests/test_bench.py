@@ -1,13 +1,12 @@
 """The benchmark harness (alliancetraj.bench) and ``alliancetraj benchmark``.
 
-Most tests run the harness on a stand-in method registered in ``classify.METHODS``
+Most tests run the harness on a stand-in method registered in ``alliancetraj.methods.REGISTRY``
 (so the real ``classify`` dispatch is exercised) that reads the simulated truth and
 adds errors: fast, and its scores are known. One slow test runs the real quick mode.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 import types
@@ -17,6 +16,7 @@ import pandas as pd
 import pytest
 
 import alliancetraj.bench as bench
+from alliancetraj import methods as registry
 from alliancetraj.bench import (
     FULL_GRID,
     QUICK_GRID,
@@ -28,7 +28,14 @@ from alliancetraj.bench import (
 from alliancetraj.cli import main
 from alliancetraj.results import CLASSES, ClassificationResult
 
-METHODS = importlib.import_module("alliancetraj.classify").METHODS
+
+def _fake_method(name: str, implementation: str, uses_seed: bool) -> registry.Method:
+    """A registered-method stand-in (the contract's declarations, no module of its own)."""
+    cls = type(f"Fake_{name}", (registry.Method,), {
+        "name": name, "min_sessions": 3, "uses_seed": uses_seed,
+        "options": ("seed",) if uses_seed else (), "implementation": implementation})
+    return cls()
+
 
 TINY = BenchmarkGrid(
     cells=(Cell(12, "low", "well_specified"), Cell(8, "high", "missing")),
@@ -78,8 +85,10 @@ def fake_methods(monkeypatch):
     module.classify_broken = classify_broken
     monkeypatch.setitem(sys.modules, module.__name__, module)
     for name in ("oracle", "perfect", "broken"):
-        monkeypatch.setitem(METHODS, name, (module.__name__, f"classify_{name}"))
-    monkeypatch.setitem(METHODS, "ghost", ("alliancetraj.models.no_such_module", "classify"))
+        monkeypatch.setitem(registry.REGISTRY, name, _fake_method(
+            name, f"{module.__name__}:classify_{name}", uses_seed=name == "oracle"))
+    monkeypatch.setitem(registry.REGISTRY, "ghost", _fake_method(
+        "ghost", "alliancetraj.models.no_such_module:classify", uses_seed=False))
     return seen
 
 

@@ -32,7 +32,7 @@ REQUIRES: dict[str, list[str]] = {
     ],
     "03_growth_models.py": [
         "alliancetraj.models.growth:GrowthModel",
-        "alliancetraj.models.growth:alliance_symptom_model",
+        "alliancetraj.models.alliance_symptom:alliance_symptom_model",
         "alliancetraj.simulate:simulate_alliance_symptoms",
     ],
     "04_outcomes_mediation.py": [

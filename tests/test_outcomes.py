@@ -159,14 +159,14 @@ def test_error_matrix_for_hard_labels(big_cohort):
 def test_estimate_error_matrix_rows_sum_to_one(monkeypatch):
     import sys
 
-    classify_module = sys.modules["alliancetraj.classify"]  # the package attribute is the function
+    dispatch = sys.modules["alliancetraj.dispatch"]  # where estimate_error_matrix finds classify
 
     def fake_classify(sessions, method="rules", **options):
         dyads = sessions["dyad"].unique()
         labels = pd.Series(["linear"] * len(dyads), index=dyads)
         return at.ClassificationResult.from_labels(labels, method=method)
 
-    monkeypatch.setattr(classify_module, "classify", fake_classify)
+    monkeypatch.setattr(dispatch, "classify", fake_classify)
     D = estimate_error_matrix("rules", n_cohorts=2, n_dyads=40, seed=1)
     assert list(D.index) == list(at.CLASSES) and list(D.columns) == list(at.CLASSES)
     np.testing.assert_allclose(D.sum(axis=1), 1.0)

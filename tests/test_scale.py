@@ -14,6 +14,7 @@ import pytest
 
 import alliancetraj as at
 from alliancetraj.errors import ExcludedDyadsWarning
+from alliancetraj.models import exact_phases
 from alliancetraj.results import CHANGEPOINT_COLUMNS
 
 dd = pytest.importorskip("dask.dataframe")
@@ -173,10 +174,9 @@ def test_class_proportions_by_distributed_em(client, sessions):
 @pytest.mark.parametrize("one_task", [True, False], ids=["one-task fit", "map-and-sum fit"])
 def test_empirical_bayes_matches_in_memory_engine(client, sessions, tmp_path, monkeypatch,
                                                   one_task):
-    from alliancetraj import scale
 
     if not one_task:     # force the map-and-sum objective used for large subsamples
-        monkeypatch.setattr(scale, "EB_ONE_TASK_MAX", 0)
+        monkeypatch.setattr(exact_phases, "EB_ONE_TASK_MAX", 0)
     # The EB objective is summed per partition (float summation order differs); the
     # optimiser (50 correction pairs, ftol 1e-9) reaches the same optimum from either sum:
     # with scipy's defaults it stopped on a flat ridge at order-dependent points and the
@@ -201,29 +201,32 @@ def test_distributed_eb_objective_is_the_in_memory_objective(client, sessions):
     """Same subsample, same objective and gradient: only the summation order differs."""
     import math
 
-    from alliancetraj import scale
+    from alliancetraj import scale_run
+    from alliancetraj.models import empirical_bayes as eb
     from alliancetraj.models import exact
+    from alliancetraj.models.changepoint import spec, statistics
 
     frame = at.load_sessions(sessions.loc[sessions["dyad"] != "zz_short"], min_sessions=4)
-    loc, sd = exact._standardisation(frame)
-    settings = exact._Settings()
+    loc, sd = spec.standardisation(frame)
+    settings = spec.Settings()
     dyads = pd.unique(frame["dyad"])
     step = math.ceil(len(dyads) / 50)
     sub = frame.loc[frame["dyad"].isin(dyads[::step])]
-    stats = [exact._prepare(c, loc, sd, settings) for _, c in exact._panel_chunks(sub, 1024)]
+    stats = [statistics.block_stats(c, loc, sd, settings) for _, c in exact.panel_chunks(sub, 1024)]
 
     ddf = dd.from_pandas(frame, npartitions=3, sort=False).set_index("dyad").reset_index()
-    futures, infos = scale._validated(dd, client, ddf, "dyad", "session", "score", None, False)
-    order = scale._ordered(infos)
+    futures, infos = scale_run.validated(dd, client, ddf, "dyad", "session", "score", None, False)
+    order = scale_run.ordered(infos)
     futs = [futures[i["index"]] for i in order]
-    evaluate, start, n_sub, _ = scale._eb_objective(
-        client, futs, order, len(dyads), 50, loc, sd, settings
-    )
+    groups, n_sub = scale_run.eb_groups(client, futs, order, len(dyads), 50, loc, sd, settings)
+    executor = scale_run.DaskExecutor(client)
+    evaluate = exact_phases.eb_objective(executor, groups)
+    start = exact_phases.start_values(executor, groups)
     assert n_sub == len(dyads[::step])
-    h0 = exact._moment_start(stats)
-    np.testing.assert_allclose(exact._to_theta(start), exact._to_theta(h0), rtol=1e-12)
+    h0 = eb.moment_start(stats)
+    np.testing.assert_allclose(spec.to_theta(start), spec.to_theta(h0), rtol=1e-12)
     for shift in (0.0, 0.3):
-        theta = exact._to_theta(h0) + shift
+        theta = spec.to_theta(h0) + shift
         pi = np.array([0.4, 0.3, 0.2, 0.1])
         got, want = evaluate(theta, pi), exact.eb_partial(stats, theta, pi)
         assert got[0] == pytest.approx(want[0], rel=1e-12)

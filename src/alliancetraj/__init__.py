@@ -8,13 +8,17 @@ with honest uncertainty; relate the patterns to recovery.
 
 from __future__ import annotations
 
+# ``alliancetraj.classify`` is the function: the compatibility module of that name is
+# loaded first (loading a submodule sets the package attribute), then rebound below.
+from . import classify as _classify_module  # noqa: F401
 from . import datasets, instruments
 from ._version import __version__
-from .classify import classify
+from .dispatch import classify
 from .errors import DataError
 from .io import load_sessions, wide_to_long
 from .mediation import mediation
-from .models.growth import GrowthModel, alliance_symptom_model
+from .models.alliance_symptom import alliance_symptom_model
+from .models.growth import GrowthModel
 from .monitor import monitor
 from .outcomes import relate_outcomes
 from .results import CLASSES, ClassificationResult

@@ -45,7 +45,6 @@ Outputs (in ``out``; the prefix is ``benchmark`` or ``benchmark_quick``)
 from __future__ import annotations
 
 import gc
-import importlib
 import inspect
 import json
 import os
@@ -65,6 +64,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .methods import get_method, method_names
 from .metrics import DEFAULT_BINS, score_result
 from .results import CLASSES, ClassificationResult
 from .simulate import simulate_cohort
@@ -245,37 +245,21 @@ def describe_grid(grid: BenchmarkGrid = FULL_GRID) -> str:
 Runner = Callable[[pd.DataFrame], ClassificationResult]
 
 
-def _method_table() -> dict[str, tuple[str, str]]:
-    # ``alliancetraj.classify`` the attribute is the function; the module lives in sys.modules.
-    return importlib.import_module("alliancetraj.classify").METHODS
-
-
 def available_methods(methods: Sequence[str] | None = None) -> dict[str, str | None]:
     """Which methods import: name -> None when available, else the reason.
 
     Parameters
     ----------
     methods : sequence of str, optional
-        Names from ``alliancetraj.classify.METHODS``; default: every method.
+        Names of registered methods (:data:`alliancetraj.methods.REGISTRY`); default:
+        every method.
     """
-    table = _method_table()
-    names = list(table) if methods is None else list(methods)
-    status: dict[str, str | None] = {}
-    for name in names:
-        if name not in table:
-            raise ValueError(f"Unknown method {name!r}. Valid methods: {list(table)}.")
-        module_name, func_name = table[name]
-        try:
-            module = importlib.import_module(module_name)
-            getattr(module, func_name)
-        except Exception as exc:  # a missing or broken module: note it, never crash
-            status[name] = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        else:
-            status[name] = None
-    return status
+    names = method_names() if methods is None else list(methods)
+    return {name: get_method(name).unavailable() for name in names}
 
 
 def _accepts(func: Callable, name: str) -> bool:
+    """Whether a caller-supplied callable (not a registered method) takes ``name``."""
     try:
         params = inspect.signature(func).parameters
     except (TypeError, ValueError):
@@ -285,18 +269,16 @@ def _accepts(func: Callable, name: str) -> bool:
 
 def _classify_runner(name: str, options: Mapping[str, Any]) -> Callable[[int], Runner]:
     """A factory: replicate seed -> function sessions -> result, through ``classify``."""
-    from .classify import classify
+    from .dispatch import classify
 
-    module_name, func_name = _method_table()[name]
-    func = getattr(importlib.import_module(module_name), func_name)
+    method = get_method(name)
     auto: dict[str, Any] = {}
-    params = inspect.signature(func).parameters if callable(func) else {}
-    if "progress" in params:
+    if "progress" in method.options:
         auto["progress"] = False
 
     def make(seed: int) -> Runner:
         opts = dict(auto)
-        if "seed" in params:
+        if method.uses_seed:
             opts["seed"] = seed
         opts.update(options)
         return lambda sessions: classify(sessions, method=name, **opts)
@@ -333,9 +315,8 @@ def _resolve_methods(
         methods = [methods]
     default = QUICK_METHODS if quick else DEFAULT_METHODS
     names = list(default) if methods is None else list(dict.fromkeys(methods))
-    table = _method_table()
     if methods is None:
-        names = [n for n in names if n in table]
+        names = [n for n in names if n in method_names()]
     status = available_methods(names)
     for name, reason in status.items():
         if reason is not None:

@@ -258,7 +258,7 @@ def _quiet_local_cluster(workers: int | None) -> list:
 
 def _cmd_classify(args: argparse.Namespace) -> int:
     source, on_dask, out, fmt = _classify_checks(args)
-    from .classify import classify
+    from .dispatch import classify
 
     options = {}
     if args.seed is not None:

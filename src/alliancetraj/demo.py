@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .classify import METHODS, classify
+from .dispatch import classify
+from .methods import REGISTRY
 from .simulate import simulate_cohort
 
 __all__ = ["run_demo"]
@@ -26,14 +27,14 @@ def _installed(module_name: str) -> bool:
 
 
 def _choose_method(method: str) -> str:
-    if method not in METHODS:
-        raise ValueError(f"Unknown method {method!r}. Valid methods: {list(METHODS)}.")
+    if method not in REGISTRY:
+        raise ValueError(f"Unknown method {method!r}. Valid methods: {list(REGISTRY)}.")
     for name in (method, *[m for m in _FALLBACK_ORDER if m != method]):
-        if _installed(METHODS[name][0]):
+        if _installed(REGISTRY[name].module):
             return name
     raise ImportError(
         "The demo needs a classification method, but none of "
-        f"{[METHODS[m][0] for m in _FALLBACK_ORDER]} is installed."
+        f"{[REGISTRY[m].module for m in _FALLBACK_ORDER]} is installed."
     )
 
 
@@ -106,7 +107,7 @@ def run_demo(
     if used != method:
         note = (
             f"The requested method {method!r} is not installed "
-            f"({METHODS[method][0]} is missing); classified with method {used!r} instead."
+            f"({REGISTRY[method].module} is missing); classified with method {used!r} instead."
         )
         notes.append(note)
         echo(f"NOTE: {note}")

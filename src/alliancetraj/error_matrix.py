@@ -57,7 +57,7 @@ def estimate_error_matrix(
         Index ``true`` class, columns ``assigned`` class (both :data:`CLASSES`); rows
         sum to 1. ``attrs["n_dyads"]`` holds the dyads per true class.
     """
-    from .classify import classify
+    from .dispatch import classify
     from .simulate import simulate_cohort
 
     rng = np.random.default_rng(seed)

@@ -193,7 +193,7 @@ def fit_priors(
     >>> round(sum(priors.hyperparameters.class_probs), 6)
     1.0
     """
-    from .classify import classify
+    from .dispatch import classify
     from .models.exact import ExactHyperparameters
 
     res = classify(sessions, method="exact", dyad=dyad, session=session, score=score,
@@ -295,7 +295,7 @@ def _score_prefixes(prefixes: pd.DataFrame, priors: MonitorPriors, credible_leve
     """``p_unrepaired`` of every pseudo-dyad, and its onset and depth under that class."""
     from dataclasses import replace
 
-    from .classify import classify
+    from .dispatch import classify
 
     opts = dict(method="exact", fit_class_probs=False, progress=False, t_cdf="direct",
                 max_rupture_length=priors.max_rupture_length, u_margin=priors.u_margin,

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .metrics import confusion_matrix
 from .results import CLASSES, ClassificationResult
 
 __all__ = ["build_report", "confusion_table", "example_dyads", "figure_to_data_uri", "write_report"]
@@ -96,17 +97,14 @@ def confusion_table(truth: pd.Series | pd.DataFrame, result: ClassificationResul
     """Counts of dyads by true class (rows) and most probable class (columns).
 
     ``truth`` is a Series of true classes or a truth table with ``true_class``
-    (indexed by dyad); dyads missing from either side are left out.
+    (indexed by dyad); dyads missing from either side are left out. The counts are
+    :func:`alliancetraj.metrics.confusion_matrix`'s, with the report's axis names.
     """
     true = truth["true_class"] if isinstance(truth, pd.DataFrame) else truth
     true = true.astype(object).astype(str)
     est = result.labels.astype(object).astype(str)
     common = est.index.intersection(true.index)
-    table = pd.crosstab(
-        pd.Categorical(true.loc[common], categories=list(CLASSES)),
-        pd.Categorical(est.loc[common], categories=list(CLASSES)),
-        dropna=False,
-    )
+    table = confusion_matrix(true.loc[common], est.loc[common])
     table.index = pd.Index(list(CLASSES), name="true class")
     table.columns = pd.Index(list(CLASSES), name="estimated class")
     return table.astype(np.int64)

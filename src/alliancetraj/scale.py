@@ -19,8 +19,9 @@ never collected on one machine:
 3. **Empirical Bayes.** Every ``k``-th dyad in global sort order (at most
    ``eb_max_dyads``, as in :func:`~alliancetraj.models.exact.classify_exact`) is
    picked on its own partition, and its sufficient statistics are reduced to one
-   block per worker. Large subsamples (over ``EB_ONE_TASK_MAX`` dyads) stay there:
-   each L-BFGS evaluation maps :func:`~alliancetraj.models.exact.eb_partial` over
+   block per worker. Large subsamples (over
+   :data:`~alliancetraj.models.exact_phases.EB_ONE_TASK_MAX` dyads) stay there:
+   each L-BFGS evaluation maps :func:`~alliancetraj.models.empirical_bayes.eb_partial` over
    the blocks and sums the returned ``(loglik, gradient, responsibilities)``
    triples (the objective is additive over dyads, so this is the in-memory
    objective up to the order of floating-point summation). Small ones (the
@@ -29,65 +30,57 @@ never collected on one machine:
 4. **Class proportions.** The per-dyad class log evidences stay on the workers
    (consolidated into one block per worker) and are reused by step 5; every EM
    iteration is a map of
-   :func:`~alliancetraj.models.exact._em_terms` over the blocks and a sum of the
+   :func:`~alliancetraj.models.empirical_bayes.em_terms` over the blocks and a sum of the
    returned ``(loglik, responsibilities)``.
 5. **Posteriors.** :func:`~alliancetraj.models.exact.block_summary` runs per
    partition (in blocks of ``chunk_size`` dyads); the per-dyad table stays on
    the cluster (a :class:`DaskClassificationResult`) or is written as Parquet
    (``out=``).
 
-With the same data, the result equals the in-memory engine's to floating-point
-tolerance (tests/test_scale.py checks this on a 2-worker ``LocalCluster``).
+Steps 3 and 4 are the in-memory engine's own phases
+(:func:`~alliancetraj.models.exact_phases.fit_priors`,
+:func:`~alliancetraj.models.exact_phases.fit_class_proportions`), given a
+:class:`~alliancetraj.scale_run.DaskExecutor` instead of threads, and the options are validated by the same
+:class:`~alliancetraj.models.exact_phases.ExactOptions`; what is Dask's own here is the
+partition validation (tasks in :mod:`alliancetraj.scale_tasks`), the placement of blocks
+on workers (the driver, :mod:`alliancetraj.scale_run`) and the Parquet I/O here. With the
+same data, the result equals the in-memory engine's to floating-point tolerance
+(tests/test_scale.py checks this on a 2-worker ``LocalCluster``).
 
 Dask is an optional dependency: ``pip install alliancetraj[dask]``.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
-import math
 import os
 import re
-import warnings
 import weakref
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ._files import atomic_dir, check_dir_target, write_text_atomic
-from .errors import DataError, ExcludedDyadsWarning, format_ids
-from .models import exact as _exact
+from ._validation import check_int
+from .errors import DataError
+from .models.exact_phases import ExactOptions
 from .results import CHANGEPOINT_COLUMNS, CLASSES, ClassificationResult, _dumps
+from .scale_run import run
 
 __all__ = ["DaskClassificationResult", "classify_dask", "local_cluster"]
+
+_OWNER = "classify(method='exact')"
 
 _INSTALL = "pip install alliancetraj[dask]"
 #: Metadata file written next to the Parquet table (Parquet readers skip names starting with "_").
 META_FILE = "_alliancetraj.json"
-_OPTIONS = (
-    "hyperparameters",
-    "fit_class_probs",
-    "max_rupture_length",
-    "u_margin",
-    "credible_level",
-    "eb_max_dyads",
-    "eb_max_iter",
-    "chunk_size",
-    "t_cdf",
-    "n_jobs",
-    "progress",
-    "seed",
-    "workers",
-    "scheduler",
-    "out",
-    "memory_limit",
-    "processes",
-)
+#: The exact engine's options (validated by ExactOptions) and those of the Dask run.
+_EXACT_OPTIONS = ("hyperparameters", "fit_class_probs", "max_rupture_length", "u_margin",
+                  "credible_level", "eb_max_dyads", "eb_max_iter", "chunk_size", "t_cdf",
+                  "n_jobs", "progress")
+_OPTIONS = (*_EXACT_OPTIONS, "seed", "workers", "scheduler", "out", "memory_limit", "processes")
 
 
 def _import_dask():
@@ -100,224 +93,6 @@ def _import_dask():
             f"(dask[dataframe] and distributed): install it with `{_INSTALL}`."
         ) from exc
     return dd, distributed
-
-
-# ================================================================ partition tasks (on workers)
-@dataclass
-class _Part:
-    """A validated partition and what the client needs to know about it."""
-
-    index: int
-    frame: pd.DataFrame
-    excluded: list[Any] = field(default_factory=list)
-    n_dropped: int = 0
-    #: first and last dyad before short dyads were excluded (to detect dyads cut across partitions)
-    span: tuple[Any, Any] | None = None
-
-
-def _validate_partition(
-    pdf: pd.DataFrame,
-    index: int,
-    dyad: Hashable,
-    session: Hashable,
-    score: Hashable,
-    scale,
-    dropna: bool,
-) -> _Part:
-    """validate_sessions on one partition; short dyads are excluded here, warned about once."""
-    pdf = pdf.loc[:, [dyad, session, score]]
-    n_dropped = 0
-    if dropna:
-        na = pdf[score].isna().to_numpy()
-        n_dropped = int(na.sum())
-        if n_dropped:
-            pdf = pdf.loc[~na]
-    if len(pdf) == 0:
-        empty = pd.DataFrame(
-            {
-                "dyad": pd.Series([], dtype=object),
-                "session": pd.Series([], dtype=np.int64),
-                "score": pd.Series([], dtype=float),
-            }
-        )
-        return _Part(index, empty, [], n_dropped)
-    try:
-        frame = _validate(pdf, dyad, session, score, scale)
-    except DataError as exc:
-        raise DataError(f"{exc} (in Dask partition {index})") from None
-    span = (frame["dyad"].iloc[0], frame["dyad"].iloc[-1])
-    counts = frame.groupby("dyad", sort=False)["session"].size()
-    short = counts[counts < _exact.MIN_SESSIONS]
-    excluded = short.index.tolist()
-    if excluded:
-        frame = frame.loc[~frame["dyad"].isin(excluded)].reset_index(drop=True)
-    return _Part(index, frame, excluded, n_dropped, span)
-
-
-def _validate(pdf, dyad, session, score, scale) -> pd.DataFrame:
-    from .io import validate_sessions
-
-    return validate_sessions(
-        pdf, dyad=dyad, session=session, score=score, scale=scale, dropna=False, min_sessions=1
-    )
-
-
-def _partition_info(part: _Part) -> dict[str, Any]:
-    """Small per-partition summary: dyad range and count, score moments, exclusions."""
-    frame = part.frame
-    y = frame["score"].to_numpy(dtype=float)
-    n = len(y)
-    mean = float(np.mean(y)) if n else 0.0
-    m2 = float(np.sum((y - mean) ** 2)) if n else 0.0
-    dyads = frame["dyad"]
-    n_dyads = len(pd.unique(dyads))
-    return {
-        "index": part.index,
-        "n_rows": n,
-        "mean": mean,
-        "m2": m2,
-        "n_dyads": n_dyads,
-        "first": dyads.iloc[0] if n else None,
-        "last": dyads.iloc[-1] if n else None,
-        "span": part.span,
-        "excluded": list(part.excluded),
-        "n_dropped": part.n_dropped,
-    }
-
-
-def _subsample_stats(part: _Part, offset: int, step: int, loc: float, sd: float, settings) -> list:
-    """Statistics of this partition's dyads whose global sort rank is a multiple of ``step``."""
-    frame = part.frame
-    if len(frame) == 0:
-        return []
-    codes, _ = pd.factorize(frame["dyad"], sort=False)
-    keep = (offset + codes) % step == 0
-    if not keep.any():
-        return []
-    sub = frame.loc[keep]
-    return [_exact._prepare(c, loc, sd, settings) for _, c in _exact._panel_chunks(sub, 1024)]
-
-
-def _merge_stats(*groups: list) -> list:
-    """Concatenate per-partition statistics that share a configuration grid (fewer, larger blocks).
-
-    Per-dyad quantities are unchanged; only the number of vectorised calls falls.
-    """
-    stats = [s for g in groups for s in g]
-    merged: list = []
-    by_grid: dict[tuple, list] = {}
-    for s in stats:
-        key = (s.u_vertex.tobytes(), s.v_rup.tobytes(), s.v_rep.tobytes(), s.un_rup.tobytes())
-        by_grid.setdefault(key, []).append(s)
-    for same in by_grid.values():
-        if len(same) == 1:
-            merged.append(same[0])
-            continue
-        first = same[0]
-
-        def cat(get, same=same):
-            return np.concatenate([get(s) for s in same], axis=0)
-
-        merged.append(
-            replace(
-                first,
-                n=cat(lambda s: s.n),
-                syy=cat(lambda s: s.syy),
-                lin={k: cat(lambda s, k=k: s.lin[k]) for k in first.lin},
-                u={k: cat(lambda s, k=k: s.u[k]) for k in first.u},
-                v={k: cat(lambda s, k=k: s.v[k]) for k in first.v},
-                un={k: cat(lambda s, k=k: s.un[k]) for k in first.un},
-                log_prior=cat(lambda s: s.log_prior),
-                n_admissible=cat(lambda s: s.n_admissible),
-                sessions_key=cat(lambda s: s.sessions_key),
-            )
-        )
-    return merged
-
-
-def _moment_start_groups(*groups: list):
-    return _exact._moment_start([s for g in groups for s in g])
-
-
-def _eb_group(stats: list, theta: np.ndarray, pi: np.ndarray):
-    return _exact.eb_partial(stats, theta, pi)
-
-
-def _logcdf(use_table: bool):
-    """The engine's Student-t log CDF: a fresh table cache per task (no state shared by threads)."""
-    return _exact._LogTCdf() if use_table else _exact._log_t_cdf
-
-
-def _class_evidence(
-    part: _Part, h_std, loc: float, sd: float, settings, chunk_size: int, use_table: bool
-) -> np.ndarray:
-    if len(part.frame) == 0:
-        return np.empty((0, len(CLASSES)))
-    logcdf = _logcdf(use_table)
-    return np.concatenate(
-        [
-            _exact.block_class_evidence(c, h_std, loc, sd, settings, logcdf)
-            for _, c in _exact._panel_chunks(part.frame, chunk_size)
-        ]
-    )
-
-
-def _em_block(*blocks: np.ndarray):
-    return _exact._em_prepare(np.concatenate(blocks))
-
-
-def _summary_table(
-    part: _Part,
-    L: np.ndarray | None,
-    h_std,
-    loc: float,
-    sd: float,
-    settings,
-    credible_level: float,
-    chunk_size: int,
-    use_table: bool,
-) -> pd.DataFrame:
-    """One row per dyad: label, probabilities, change points, class log evidences, log marginal.
-
-    ``L`` are the partition's class log evidences from the EM pass (kept on the worker),
-    or None to compute them here.
-    """
-    logcdf = _logcdf(use_table)
-    parts = []
-    start = 0
-    for ids, c in _exact._panel_chunks(part.frame, chunk_size):
-        block_L = None if L is None else L[start:start + len(ids)]
-        start += len(ids)
-        parts.append(_exact.block_summary(ids, c, h_std, loc, sd, settings, credible_level,
-                                          logcdf, L=block_L))
-    probs = pd.concat([p[0] for p in parts])
-    p = probs.to_numpy(float)
-    labels = pd.Series(
-        np.asarray(CLASSES, dtype=object)[np.argmax(p / p.sum(axis=1, keepdims=True), axis=1)],
-        index=probs.index,
-        name="label",
-    )
-    table = pd.concat(
-        [
-            labels.astype(str),
-            probs.add_prefix("p_"),
-            pd.concat([q[1] for q in parts]).reindex(columns=list(CHANGEPOINT_COLUMNS)),
-            pd.concat([q[2] for q in parts]).add_prefix("log_evidence_"),
-            pd.concat([q[3] for q in parts]),
-        ],
-        axis=1,
-    )
-    table.index.name = "dyad"
-    table.columns.name = None
-    return table
-
-
-def _empty_head(table: pd.DataFrame) -> pd.DataFrame:
-    return table.iloc[:0]
-
-
-def _log_marginal_sum(table: pd.DataFrame) -> float:
-    return float(table["log_marginal"].sum())
 
 
 # ====================================================================================== result
@@ -484,22 +259,6 @@ def _meta(result: DaskClassificationResult) -> dict[str, Any]:
     }
 
 
-class _Clock:
-    """Wall-clock seconds per phase (reported in ``diagnostics["dask"]["seconds"]``)."""
-
-    def __init__(self) -> None:
-        import time
-
-        self._now = time.perf_counter
-        self._last = self._now()
-        self.laps: dict[str, float] = {}
-
-    def lap(self, name: str) -> None:
-        now = self._now()
-        self.laps[name] = round(now - self._last, 3)
-        self._last = now
-
-
 def _close_all(objs: list) -> None:
     for obj in objs:
         try:
@@ -583,7 +342,7 @@ def local_cluster(
 
     if workers is None:
         workers = max(1, os.cpu_count() or 1)
-    workers = _exact._check_int("workers", workers, 1)
+    workers = check_int(_OWNER, "workers", workers, 1)
     environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {})
     environ.pop("MALLOC_TRIM_THRESHOLD_", None)
     with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
@@ -627,21 +386,6 @@ def _source_frame(dd, sessions, dyad, session, score):
             f"dyad={dyad!r}, session={session!r}, score={score!r}."
         )
     return ddf[cols]
-
-
-def _ordered(infos: list[dict]) -> list[dict] | None:
-    """Partitions holding dyads, in dyad order; None when the partitions' dyad ranges overlap.
-
-    The ranges are taken before short dyads are excluded, so that a dyad cut in two
-    short pieces is caught too.
-    """
-    spans = [i for i in infos if i["span"] is not None]
-    try:
-        spans.sort(key=lambda i: i["span"][0])
-        ok = all(a["span"][1] < b["span"][0] for a, b in itertools.pairwise(spans))
-    except TypeError:  # ids that do not compare across partitions
-        return None
-    return [i for i in spans if i["n_dyads"]] if ok else None
 
 
 def classify_dask(
@@ -708,40 +452,12 @@ def classify_dask(
             "sample with .compute() to use other methods."
         )
     _check_options(options)
-    hyperparameters = options.get("hyperparameters")
-    fit_class_probs = bool(options.get("fit_class_probs", True))
-    max_rupture_length = _exact._check_int(
-        "max_rupture_length", options.get("max_rupture_length", 4), 1
-    )
-    eb_max_dyads = _exact._check_int("eb_max_dyads", options.get("eb_max_dyads", 400), 10)
-    eb_max_iter = _exact._check_int("eb_max_iter", options.get("eb_max_iter", 200), 1)
-    chunk_size = _exact._check_int("chunk_size", options.get("chunk_size", 2048), 1)
-    t_cdf = options.get("t_cdf", "auto")
-    if t_cdf not in ("auto", "direct", "table"):
-        raise ValueError(
-            "The 't_cdf' parameter of classify(method='exact') must be 'auto', 'direct' or "
-            f"'table'. Got {t_cdf!r} instead."
-        )
-    credible_level = options.get("credible_level", 0.9)
-    if not (isinstance(credible_level, (int, float)) and 0 < credible_level < 1):
-        raise ValueError(
-            "The 'credible_level' parameter of classify(method='exact') must be in (0, 1). "
-            f"Got {credible_level!r} instead."
-        )
-    u_margin = options.get("u_margin", 1.0)
-    if not (isinstance(u_margin, (int, float)) and u_margin >= 0.5):
-        raise ValueError(
-            "The 'u_margin' parameter of classify(method='exact') must be a number >= 0.5. "
-            f"Got {u_margin!r} instead."
-        )
+    exact_options = ExactOptions.from_options(
+        **{k: v for k, v in options.items() if k in _EXACT_OPTIONS})
     if scale is not None:
         from .io import _check_scale
 
         scale = _check_scale(scale)
-    settings = _exact._Settings(max_rupture_length=max_rupture_length, u_margin=float(u_margin))
-    given = None
-    if hyperparameters is not None:
-        given = _exact._as_hyper(hyperparameters)
     out = options.get("out")
     if out is not None:
         out = _prepare_out(out, overwrite=False)
@@ -755,7 +471,7 @@ def classify_dask(
         bool(options.get("processes", True)),
     )
     try:
-        result = _run(
+        output = run(
             dd,
             distributed,
             client,
@@ -765,16 +481,20 @@ def classify_dask(
             score,
             scale,
             dropna,
-            settings=settings,
-            given=given,
-            fit_class_probs=fit_class_probs,
-            credible_level=float(credible_level),
-            eb_max_dyads=eb_max_dyads,
-            eb_max_iter=eb_max_iter,
-            chunk_size=chunk_size,
-            t_cdf=t_cdf,
-            out=out,
+            options=exact_options,
         )
+        result = DaskClassificationResult(
+            output.table,
+            hyperparameters=output.hyperparameters,
+            settings=output.settings,
+            diagnostics=output.diagnostics,
+            excluded=output.excluded,
+            credible_level=exact_options.credible_level,
+        )
+        if out is not None:
+            result.to_parquet(out, overwrite=True)
+            output.clock.lap("write")
+            write_text_atomic(Path(out) / META_FILE, _dumps(_meta(result)))
     except BaseException:
         _close_all(owned)
         raise
@@ -786,303 +506,3 @@ def classify_dask(
     return result
 
 
-def _validated(dd, client, ddf, dyad, session, score, scale, dropna):
-    from dask import delayed
-
-    parts = [
-        delayed(_validate_partition)(d, i, dyad, session, score, scale, dropna)
-        for i, d in enumerate(ddf.to_delayed())
-    ]
-    # Partitions stay where they are validated and every later pass runs where its partition
-    # lives, so spread them round-robin over the workers (the scheduler alone may pile them
-    # onto a few workers, which then do most of the work).
-    workers = sorted(client.scheduler_info(n_workers=-1).get("workers", {}))
-    if workers:
-        futures = [
-            client.compute(part, workers=[workers[i % len(workers)]], allow_other_workers=True)
-            for i, part in enumerate(parts)
-        ]
-    else:  # pragma: no cover - no worker yet: let the scheduler place them
-        futures = client.compute(parts)
-    infos = client.gather(client.map(_partition_info, futures, pure=False))
-    return futures, infos
-
-
-def _by_worker(client, futures) -> dict[str, list]:
-    """Group futures by a worker that holds them (so consolidation moves no data)."""
-    who = client.who_has(futures)
-    groups: dict[str, list] = {}
-    for f in futures:
-        holders = sorted(who.get(f.key, ()))
-        groups.setdefault(holders[0] if holders else "", []).append(f)
-    return groups
-
-
-def _consolidate(client, func, futures) -> list:
-    from distributed import wait
-
-    wait(futures)
-    blocks = []
-    for worker, futs in _by_worker(client, futures).items():
-        where = {"workers": [worker], "allow_other_workers": True} if worker else {}
-        blocks.append(client.submit(func, *futs, pure=False, **where))
-    return blocks
-
-
-def _eb_objective(client, ordered_futs, order, n_dyads, eb_max_dyads, loc, sd, settings):
-    """The distributed empirical-Bayes objective: ``(evaluate, start, n_sub, groups)``.
-
-    Every ``step``-th dyad in global sort order (as in the in-memory engine) is picked
-    on its own partition; its statistics stay on the worker holding the partition.
-    ``evaluate(theta, pi)`` maps :func:`~alliancetraj.models.exact.eb_partial` over
-    them and sums the ``(loglik, gradient, responsibilities)`` triples.
-    """
-    step = max(1, math.ceil(n_dyads / eb_max_dyads))
-    offsets = np.concatenate([[0], np.cumsum([i["n_dyads"] for i in order])[:-1]])
-    sub = client.map(
-        _subsample_stats,
-        ordered_futs,
-        [int(o) for o in offsets],
-        step=step,
-        loc=loc,
-        sd=sd,
-        settings=settings,
-        pure=False,
-    )
-    groups = _consolidate(client, _merge_stats, sub)
-    del sub
-    start = client.submit(_moment_start_groups, *groups, pure=False).result()
-
-    def evaluate(theta, pi):
-        pieces = client.gather(client.map(_eb_group, groups, theta=theta, pi=pi, pure=False))
-        return (sum(p[0] for p in pieces), sum(p[1] for p in pieces), sum(p[2] for p in pieces))
-
-    return evaluate, start, len(range(0, n_dyads, step)), groups
-
-
-#: Subsamples up to this many dyads are fitted in one task (see :func:`_fit_eb_one_task`).
-EB_ONE_TASK_MAX = 5000
-
-
-def _fit_eb_task(*groups: list, start, n_dyads: int, fit_class_probs: bool, max_iter: int):
-    stats = [s for g in groups for s in g]
-    return _exact._fit_eb(lambda theta, pi: _exact.eb_partial(stats, theta, pi), start,
-                          n_dyads=n_dyads, fit_class_probs=fit_class_probs, max_iter=max_iter)
-
-
-def _fit_eb_one_task(client, groups, start, *, n_dyads, fit_class_probs, max_iter):
-    """Run the whole empirical-Bayes optimisation in one task on a worker.
-
-    The subsample's per-partition statistics were already reduced to one block per
-    worker; for a small subsample (the default is 400 dyads) moving those blocks to
-    one worker costs less than the scheduler round trip of every L-BFGS evaluation
-    of the map-and-sum objective (about 100 evaluations).
-    """
-    return client.submit(_fit_eb_task, *groups, start=start, n_dyads=n_dyads,
-                         fit_class_probs=fit_class_probs, max_iter=max_iter,
-                         pure=False).result()
-
-
-def _run(
-    dd,
-    distributed,
-    client,
-    ddf,
-    dyad,
-    session,
-    score,
-    scale,
-    dropna,
-    *,
-    settings,
-    given,
-    fit_class_probs,
-    credible_level,
-    eb_max_dyads,
-    eb_max_iter,
-    chunk_size,
-    t_cdf,
-    out,
-):
-    clock = _Clock()
-    # ---- 1. validate per partition; repartition by dyad when dyads are not kept together ------
-    futures, infos = _validated(dd, client, ddf, dyad, session, score, scale, dropna)
-    repartitioned = False
-    order = _ordered(infos)
-    if order is None:
-        del futures
-        # range-partition by dyad: every dyad's rows land in one partition, partitions in order
-        ddf = ddf.set_index(dyad, sort=True).reset_index()
-        futures, infos = _validated(dd, client, ddf, dyad, session, score, scale, dropna)
-        repartitioned = True
-        order = _ordered(infos)
-        if order is None:
-            raise DataError(
-                f"Column {dyad!r} (dyad) holds ids that cannot be ordered across partitions. "
-                "Use strings or integers of one type as dyad ids."
-            )
-    excluded = [d for i in infos for d in i["excluded"]]
-    n_dropped = sum(i["n_dropped"] for i in infos)
-    n_dyads = sum(i["n_dyads"] for i in infos)
-    if n_dropped:
-        warnings.warn(
-            f"Dropped {n_dropped} row(s) with a missing score in column {score!r}.",
-            ExcludedDyadsWarning,
-            stacklevel=4,
-        )
-    if n_dyads == 0:
-        if excluded:
-            raise DataError(
-                f"Every dyad has fewer than {_exact.MIN_SESSIONS} sessions (the minimum for this "
-                f"model); e.g. {format_ids(excluded)}. Collect more sessions or choose a method "
-                "that needs fewer."
-            )
-        raise DataError("The session data are empty (0 rows): nothing to analyse.")
-    if excluded:
-        warnings.warn(
-            f"Excluded {len(excluded)} of {n_dyads + len(excluded)} dyad(s) with fewer than "
-            f"{_exact.MIN_SESSIONS} sessions: {format_ids(excluded)}.",
-            ExcludedDyadsWarning,
-            stacklevel=4,
-        )
-    valid = {i["index"]: futures[i["index"]] for i in order}
-    del futures
-    ordered_futs = [valid[i["index"]] for i in order]
-
-    placement = _by_worker(client, ordered_futs)
-    clock.lap("validate")
-    # ---- 2. standardisation: pooled (count, mean, M2) ------------------------------------------
-    n_tot, mean, m2 = 0, 0.0, 0.0
-    for i in order:
-        n_b = i["n_rows"]
-        delta = i["mean"] - mean
-        tot = n_tot + n_b
-        mean = mean + delta * n_b / tot
-        m2 = m2 + i["m2"] + delta * delta * n_tot * n_b / tot
-        n_tot = tot
-    loc = float(mean)
-    sd = _exact._guard_sd(loc, float(math.sqrt(m2 / n_tot)))
-
-    # ---- 3. empirical Bayes on a deterministic subsample, stats stay on the workers ------------
-    eb_info: dict[str, Any] = {}
-    n_sub = 0
-    if given is None:
-        evaluate, start, n_sub, groups = _eb_objective(
-            client, ordered_futs, order, n_dyads, eb_max_dyads, loc, sd, settings
-        )
-        if n_sub <= EB_ONE_TASK_MAX:
-            h_std, eb_info = _fit_eb_one_task(client, groups, start, n_dyads=n_sub,
-                                              fit_class_probs=fit_class_probs,
-                                              max_iter=eb_max_iter)
-        else:
-            h_std, eb_info = _exact._fit_eb(evaluate, start, n_dyads=n_sub,
-                                            fit_class_probs=fit_class_probs,
-                                            max_iter=eb_max_iter)
-        eb_info["eb_n_dyads"] = n_sub
-        del evaluate, groups
-        _exact._warn_eb(eb_info)
-    else:
-        h_std = given.standardise(loc, sd)
-
-    clock.lap("empirical_bayes")
-    # the in-memory engine's rule: tabulated Student-t CDF from 2,000 dyads on
-    use_table = t_cdf == "table" or (t_cdf == "auto" and n_dyads >= 2000)
-    # ---- 4. class proportions by EM: each iteration a map + sum over per-worker blocks ----------
-    em_iterations = 0
-    if fit_class_probs:
-        L_futs = client.map(
-            _class_evidence,
-            ordered_futs,
-            h_std=h_std,
-            loc=loc,
-            sd=sd,
-            settings=settings,
-            chunk_size=chunk_size,
-            use_table=use_table,
-            pure=False,
-        )
-        blocks = _consolidate(client, _em_block, L_futs)
-
-        def em_step(pi):
-            nonlocal em_iterations
-            em_iterations += 1
-            pieces = client.gather(client.map(_exact._em_terms, blocks, pi=pi, pure=False))
-            return sum(p[0] for p in pieces), sum(p[1] for p in pieces)
-
-        pi, _ = _exact._em_iterate(em_step, n_dyads, h_std.class_probs)
-        h_std = replace(h_std, class_probs=tuple(pi))
-        del blocks
-
-    clock.lap("class_proportions")
-    # ---- 5. posteriors and change points per partition ----------------------------------------
-    # (the EM pass's class log evidences stay on the workers and are reused here)
-    tables = client.map(
-        _summary_table,
-        ordered_futs,
-        L_futs if fit_class_probs else [None] * len(ordered_futs),
-        h_std=h_std,
-        loc=loc,
-        sd=sd,
-        settings=settings,
-        credible_level=credible_level,
-        chunk_size=chunk_size,
-        use_table=use_table,
-        pure=False,
-    )
-    distributed.wait(tables)
-    del ordered_futs, valid
-    if fit_class_probs:
-        del L_futs
-    meta = client.submit(_empty_head, tables[0], pure=False).result()
-    firsts = [i["first"] for i in order]
-    divisions = (*firsts, order[-1]["last"])
-    table = dd.from_delayed(tables, meta=meta, divisions=divisions, verify_meta=False)
-    log_marginal = sum(client.gather(client.map(_log_marginal_sum, tables, pure=False)))
-    clock.lap("posteriors")
-
-    # metadata exactly as the in-memory engine builds it (assemble_result on zero dyads)
-    empty = (
-        pd.DataFrame(columns=list(CLASSES), dtype=float),
-        pd.DataFrame(columns=list(CHANGEPOINT_COLUMNS), dtype=float),
-        pd.DataFrame(columns=list(CLASSES), dtype=float),
-        pd.Series(dtype=float, name="log_marginal"),
-    )
-    template = _exact.assemble_result(
-        [empty],
-        h_std,
-        loc,
-        sd,
-        settings,
-        credible_level=credible_level,
-        eb_info=eb_info,
-        given=given is not None,
-        fit_class_probs=fit_class_probs,
-        eb_max_dyads=eb_max_dyads,
-        t_cdf_used="table" if use_table else "direct",
-    )
-    diagnostics = dict(template.diagnostics)
-    diagnostics.update(
-        log_marginal_likelihood=float(log_marginal),
-        n_dyads=int(n_dyads),
-        dask={
-            "n_partitions": len(order),
-            "repartitioned_by_dyad": repartitioned,
-            "n_workers": len(client.scheduler_info(n_workers=-1).get("workers", {})),
-            "partitions_per_worker": {w: len(f) for w, f in placement.items()},
-            "em_iterations": em_iterations,
-            "seconds": clock.laps,
-        },
-    )
-    result = DaskClassificationResult(
-        table,
-        hyperparameters=template.hyperparameters,
-        settings=template.settings,
-        diagnostics=diagnostics,
-        excluded=excluded,
-        credible_level=credible_level,
-    )
-    if out is not None:
-        result.to_parquet(out, overwrite=True)
-        clock.lap("write")
-        write_text_atomic(Path(out) / META_FILE, _dumps(_meta(result)))
-    return result

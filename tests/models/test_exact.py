@@ -10,7 +10,10 @@ import pytest
 from scipy import special
 
 import alliancetraj as at
+from alliancetraj.models import empirical_bayes as eb
 from alliancetraj.models import exact as ex
+from alliancetraj.models.changepoint import evidence, spec, statistics
+from alliancetraj.models.changepoint.tcdf import LogTCdf
 
 H = ex.ExactHyperparameters(
     noise_shape=3.0, noise_scale=0.12, level_mean=3.5, level_var=20.0, slope_mean=0.01,
@@ -46,11 +49,11 @@ def test_vectorised_engine_equals_explicit_enumeration_on_irregular_sessions():
 
 def test_admissible_configurations_counted_the_same_way():
     frame = _irregular_cohort(15, seed=9)
-    settings = ex._Settings()
+    settings = spec.Settings()
     canon = at.load_sessions(frame)
-    stats = ex._prepare(at.io.to_panel(canon), 0.0, 1.0, settings)
+    stats = statistics.block_stats(at.io.to_panel(canon), 0.0, 1.0, settings)
     for i, (_, group) in enumerate(canon.groupby("dyad", sort=False)):
-        adm = ex._admissible(group["session"].to_numpy(float), settings)
+        adm = spec.admissible(group["session"].to_numpy(float), settings)
         assert stats.n_admissible[i].tolist() == [
             len(adm["u_shaped"]), len(adm["v_shaped"]), len(adm["unrepaired_rupture"])
         ]
@@ -70,10 +73,10 @@ def _brute_force_log_evidence(t, y, h, cls, config, nodes=48):
     constrained coefficient integrated over (0, inf) only and the prior renormalised
     by a separate quadrature of its mass on the constrained region.
     """
-    X = ex._design(t, cls, config)
-    m, v = ex._prior(h, cls)
+    X = spec.design(t, cls, config)
+    m, v = spec.prior_moments(h, cls)
     p = len(m)
-    _, mn, Vn, an, bn = ex._config_posterior(t, y, h, cls, config)
+    _, mn, Vn, an, bn = evidence.config_posterior(t, y, h, cls, config)
     s2 = bn / an
     us, uw = _gl(math.log(s2) - 3.0, math.log(s2) + 8.0, 80)
     z, zw = _gl(-12.0, 12.0, nodes)
@@ -137,7 +140,7 @@ def _brute_force_log_evidence(t, y, h, cls, config, nodes=48):
 def test_closed_form_evidence_equals_numerical_integration(cls, config):
     t = np.arange(1.0, 7.0)
     y = np.array([3.9, 4.1, 3.2, 3.0, 3.8, 4.0])
-    closed = ex._config_posterior(t, y, H, cls, config)[0]
+    closed = evidence.config_posterior(t, y, H, cls, config)[0]
     brute = _brute_force_log_evidence(t, y, H, cls, config)
     assert closed == pytest.approx(brute, abs=1e-9)
 
@@ -329,7 +332,7 @@ def test_dyad_posterior_band_contains_the_fit():
 
 
 def test_tabulated_t_cdf_is_accurate_and_gives_the_same_results():
-    tab = ex._LogTCdf()
+    tab = LogTCdf()
     rng = np.random.default_rng(0)
     z = np.concatenate([rng.uniform(-60, 60, 20000), rng.normal(0, 3, 20000), [1e5, -1e5, 0.0]])
     for nu in (4.0, 17.3, 45.0, 200.0, 700.0):
@@ -381,18 +384,18 @@ def test_empirical_bayes_objective_and_gradient():
     """The compiled EB objective equals the numpy evidence (SciPy CDFs); its gradient, finite
     differences of itself (every coordinate but the noise shape is analytic)."""
     frame = _irregular_cohort(60, seed=4)
-    loc, sd = ex._standardisation(frame)
-    stats = [ex._prepare(c, loc, sd, ex._Settings()) for _, c in ex._panel_chunks(frame, 25)]
+    loc, sd = spec.standardisation(frame)
+    stats = [statistics.block_stats(c, loc, sd, spec.Settings()) for _, c in ex.panel_chunks(frame, 25)]
     # several blocks and several session counts (several t-table rows)
     assert len(stats) > 1 and len(np.unique(np.concatenate([s.n for s in stats]))) > 1
-    theta = ex._to_theta(ex._moment_start(stats)) + np.linspace(-0.2, 0.3, len(ex._THETA))
+    theta = spec.to_theta(eb.moment_start(stats)) + np.linspace(-0.2, 0.3, len(spec.TRANSFORMS))
     pi = np.array([0.4, 0.25, 0.2, 0.15])
     ll, grad, resp = ex.eb_partial(stats, theta, pi)
-    h = ex._from_theta(theta, pi)
+    h = spec.from_theta(theta, pi)
     ref = 0.0
     for s in stats:
-        L = ex._class_log_evidence(s, ex._evidence(s, h))
-        ref += ex._mixture_terms(L, pi)[0]
+        L = evidence.class_log_evidence(s, evidence.config_evidence(s, h))
+        ref += eb.mixture_terms(L, pi)[0]
     assert ll == pytest.approx(ref, abs=1e-8)
     assert resp.sum() == pytest.approx(60, abs=1e-9)
     for j in range(len(theta)):
@@ -400,4 +403,4 @@ def test_empirical_bayes_objective_and_gradient():
         step[j] = 1e-5
         fd = (ex.eb_partial(stats, theta + step, pi)[0]
               - ex.eb_partial(stats, theta - step, pi)[0]) / 2e-5
-        assert grad[j] == pytest.approx(fd, rel=1e-5, abs=1e-5), ex._THETA[j][0]
+        assert grad[j] == pytest.approx(fd, rel=1e-5, abs=1e-5), spec.TRANSFORMS[j][0]

@@ -8,7 +8,7 @@ import pytest
 
 import alliancetraj as at
 from alliancetraj.errors import ConvergenceWarning
-from alliancetraj.models import growth, growth_engine
+from alliancetraj.models import growth, growth_engine, growth_labels
 from conftest import data_file
 
 
@@ -270,7 +270,7 @@ def test_classify_growth_is_seeded(small_cohort, growth_result):
 def test_rules_on_known_shapes():
     t0, t1 = np.array(1.0), np.array(15.0)
     # a, b, c
-    code, *_ = growth._rule_labels(
+    code, *_ = growth_labels._rule_labels(
         np.array([3.0, 3.8, 3.0, 3.0]),
         np.array([0.02, -0.16, 0.3, 0.0]),
         np.array([0.0, 0.01, -0.02, 0.0]),
@@ -281,7 +281,7 @@ def test_rules_on_known_shapes():
     )
     assert [at.CLASSES[k] for k in code] == ["linear", "u_shaped", "unrepaired_rupture", "linear"]
     # a dip whose lower side is at most 3 sessions wide at half depth is v_shaped
-    code, *_ = growth._rule_labels(np.array(12.0), np.array(-6.0), np.array(1.0), t0, t1, 0.3, 3.0)
+    code, *_ = growth_labels._rule_labels(np.array(12.0), np.array(-6.0), np.array(1.0), t0, t1, 0.3, 3.0)
     assert at.CLASSES[int(code)] == "v_shaped"
 
 

@@ -17,7 +17,8 @@ from scipy import special
 import alliancetraj as at
 from alliancetraj.models import pymc_design as pdz
 from alliancetraj.models import pymc_mixture as pmm
-from alliancetraj.models.pymc_explicit import _extra_column, admissible_configurations
+from alliancetraj.models.changepoint.spec import extra_column, standardise_mapping
+from alliancetraj.models.pymc_explicit import admissible_configurations
 
 HYPER = {
     "noise_shape": 5.0, "noise_scale": 0.29, "level_mean": 3.46, "level_var": 2.6,
@@ -37,7 +38,7 @@ def _brute_force_log_evidence(t, y, cls, cfg, h):
     x = t - 1.0
     cols = [np.ones_like(x)]
     if cls == "u_shaped":
-        cols.append(_extra_column(t, cls, cfg))
+        cols.append(extra_column(t, t, cls, cfg))
         m = np.array([h["level_mean"], h["amplitude_mean"]])
         v = np.array([h["level_var"], h["amplitude_var"]])
     else:
@@ -45,7 +46,7 @@ def _brute_force_log_evidence(t, y, cls, cfg, h):
         m = np.array([h["level_mean"], h["slope_mean"]])
         v = np.array([h["level_var"], h["slope_var"]])
         if cls != "linear":
-            cols.append(_extra_column(t, cls, cfg))
+            cols.append(extra_column(t, t, cls, cfg))
             m = np.append(m, h["depth_mean"])
             v = np.append(v, h["depth_var"])
     X = np.column_stack(cols)
@@ -69,7 +70,7 @@ def _brute_force_log_evidence(t, y, cls, cfg, h):
 def test_closed_form_matches_brute_force(frame):
     loc, sd = pdz.standardisation(frame)
     st = pdz.cohort_stats(frame, loc=loc, sd=sd)
-    h = pmm._to_standard(HYPER, loc, sd)
+    h = standardise_mapping(HYPER, loc, sd)
     L = pdz.class_log_evidence(pdz.config_log_evidence(st, h))
     for i, (d, g) in enumerate(frame.groupby("dyad", sort=False)):
         assert st.dyads[i] == d
@@ -97,15 +98,15 @@ def test_collapsed_with_fixed_hyperparameters_equals_exact_engine(frame):
 @pytest.mark.parametrize("dof", [4.0, 10.0, 26.0, 80.0])
 def test_kernel_t_cdf_lookup_and_its_derivative_are_accurate(dof):
     """What the class-evidence kernel reads: log T and d/dz log T, tails included."""
-    from alliancetraj.models import _kernels
-    from alliancetraj.models.tcdf import LogTCdf, log_t_cdf, t_pdf_log
+    from alliancetraj.models.changepoint import kernels
+    from alliancetraj.models.changepoint.tcdf import LogTCdf, log_t_cdf, t_pdf_log
 
     tab = LogTCdf()
     row = int(tab.rows_for([dof])[0])
     outer, inner, grid = tab.arrays
     # both pieces of the table: uniform in z for |z| < 16, in asinh(z) beyond
     z = np.concatenate([np.linspace(-40, 40, 4001), [-1e5, -1e3, -200.0, 1e3, 1e5]])
-    got = np.array([_kernels._lookup_grad(v, outer, inner, row, *grid) for v in z])
+    got = np.array([kernels._lookup_grad(v, outer, inner, row, *grid) for v in z])
     ref = log_t_cdf(z, dof)
     ref_d = np.exp(t_pdf_log(z, dof) - ref)
     inner = np.abs(z) <= 40
@@ -139,7 +140,7 @@ def test_model_structure_without_compiling(frame):
                     "depth_mean", "depth_var", "amplitude_mean", "amplitude_var", "class_probs"}
     assert model.named_vars_to_dims["class_prob"] == ("dyad", "class")
     assert list(model.coords["class"]) == list(at.CLASSES)
-    fixed = pmm._to_standard({k: v for k, v in HYPER.items() if k != "noise_shape"},
+    fixed = standardise_mapping({k: v for k, v in HYPER.items() if k != "noise_shape"},
                              data.loc, data.sd)
     fixed.pop("level_mean")
     model2 = pmm.build_cohort_model(data, fixed=fixed)
@@ -247,7 +248,7 @@ def test_kernel_matches_closed_form_and_its_gradient(frame):
 
     loc, sd = pdz.standardisation(frame)
     st = pdz.cohort_stats(frame, loc=loc, sd=sd)
-    h = pmm._to_standard(HYPER, loc, sd)
+    h = standardise_mapping(HYPER, loc, sd)
     ref = pdz.class_log_evidence(pdz.config_log_evidence(st, h))
     inputs = tuple(pk.kernel_inputs(st, h["noise_shape"]).values())
     theta = np.array([h[k] for k in pk.THETA])

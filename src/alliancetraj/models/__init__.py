@@ -1,1 +1,2 @@
-"""One module per classification method; see :data:`alliancetraj.classify.METHODS`."""
+"""One module per classification method (registered in :mod:`alliancetraj.methods`); the
+change-point model they share is :mod:`alliancetraj.models.changepoint`."""

@@ -28,49 +28,29 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..results import CLASSES, ClassificationResult
+from ..results import ClassificationResult
+from .changepoint.spec import (
+    CLASSES,
+    NAMES,
+    Settings,
+    admissible,
+    extra_column,
+    prior_moments,
+    standardisation,
+    standardise_mapping,
+)
 
 __all__ = ["admissible_configurations", "build_explicit_model", "classify_explicit",
            "explicit_designs", "pseudo_priors"]
 
 _K = len(CLASSES)
-_PRIOR = {
-    "linear": (("level", "slope"), None),
-    "u_shaped": (("level", "amplitude"), "amplitude"),
-    "v_shaped": (("level", "slope", "depth"), "depth"),
-    "unrepaired_rupture": (("level", "slope", "depth"), "depth"),
-}
 
 
 def admissible_configurations(t: np.ndarray, *, max_rupture_length: int = 4,
                               u_margin: float = 1.0) -> dict[str, list]:
-    """Admissible configurations of one dyad with sorted sessions ``t``."""
-    t = np.asarray(t, dtype=float)
-    n = len(t)
-    out: dict[str, list] = {"linear": [None], "u_shaped": [], "v_shaped": [],
-                            "unrepaired_rupture": []}
-    w = t[0] + u_margin
-    while w <= t[-1] - u_margin + 1e-9:
-        out["u_shaped"].append(float(w))
-        w += 0.5
-    for i in range(2, n):  # two sessions before the rupture
-        for j in range(i + 1, n):
-            if t[j] - t[i] <= max_rupture_length:
-                out["v_shaped"].append((float(t[i]), float(t[j])))
-        if n - i >= 2:
-            out["unrepaired_rupture"].append(float(t[i]))
-    return out
-
-
-def _extra_column(t: np.ndarray, cls: str, cfg) -> np.ndarray:
-    """The configuration-dependent design column (the u basis or minus the drop indicator)."""
-    if cls == "u_shaped":
-        h = max(cfg - t[0], t[-1] - cfg)
-        return ((t - cfg) / h) ** 2
-    if cls == "v_shaped":
-        r, e = cfg
-        return -((t >= r) & (t < e)).astype(float)
-    return -(t >= cfg).astype(float)
+    """Admissible configurations of one dyad with sorted sessions ``t`` (the spec's
+    :func:`~alliancetraj.models.changepoint.spec.admissible`)."""
+    return admissible(t, Settings(max_rupture_length=max_rupture_length, u_margin=u_margin))
 
 
 def explicit_designs(frame: pd.DataFrame, *, loc: float, sd: float, max_rupture_length: int = 4,
@@ -99,7 +79,7 @@ def explicit_designs(frame: pd.DataFrame, *, loc: float, sd: float, max_rupture_
         for i, (_, g) in enumerate(groups):
             t = g["session"].to_numpy(float)
             for j, cfg in enumerate(configs[i][cls]):
-                Z[i, j, :len(t)] = _extra_column(t, cls, cfg)
+                Z[i, j, :len(t)] = extra_column(t, t, cls, cfg)
                 ok[i, j] = True
         out[cls] = (Z, ok)
     return out
@@ -114,14 +94,6 @@ def _design_matrix(x_row: np.ndarray, obs_row: np.ndarray, cls: str, z_row=None)
     if cls == "u_shaped":
         return np.column_stack([one, z])
     return np.column_stack([one, x, z])
-
-
-def _prior_moments(h: Mapping[str, Any], cls: str) -> tuple[np.ndarray, np.ndarray]:
-    names, _ = _PRIOR[cls]
-    key = {"level": "level", "slope": "slope", "depth": "depth", "amplitude": "amplitude"}
-    m = np.array([float(h[f"{key[n]}_mean"]) for n in names])
-    v = np.array([float(h[f"{key[n]}_var"]) for n in names])
-    return m, v
 
 
 def pseudo_priors(des: dict[str, Any], h: Mapping[str, Any], *, draws: int = 400,
@@ -141,7 +113,7 @@ def pseudo_priors(des: dict[str, Any], h: Mapping[str, Any], *, draws: int = 400
     D = len(des["dyads"])
     out = {}
     for cls in CLASSES:
-        m, v = _prior_moments(h, cls)
+        m, v = prior_moments(h, cls)
         p = len(m)
         q = p + 1
         mus = np.zeros((D, q))
@@ -229,7 +201,7 @@ def build_explicit_model(des: dict[str, Any], h: Mapping[str, Any],
     with pm.Model(coords=coords) as model:
         comps, log_g_all, cfg_weights = [], [], {}
         for cls in CLASSES:
-            m, v = _prior_moments(h, cls)
+            m, v = prior_moments(h, cls)
             p = len(m)
             g = pseudo[cls]
             u = pm.Flat(f"u_{cls}", shape=(D, p + 1), initval=g["mu"])
@@ -300,27 +272,24 @@ def classify_explicit(
     """
     import arviz as az
 
-    from . import pymc_design as pdz
-    from .pymc_mixture import _diagnostics, _sample, _to_standard, _warn_diagnostics
+    from .pymc_sampling import diagnostics, sample, warn_diagnostics
 
-    missing = [k for k in ("noise_shape", "noise_scale", "level_mean", "level_var", "slope_mean",
-                           "slope_var", "depth_mean", "depth_var", "amplitude_mean",
-                           "amplitude_var", "class_probs") if k not in hyperparameters]
+    missing = [k for k in NAMES if k not in hyperparameters]
     if missing:
         raise ValueError(f"model='explicit' needs every hyperparameter fixed; missing {missing}. "
                          "Pass e.g. the exact engine's result.hyperparameters.")
-    loc, sd = pdz.standardisation(frame)
-    h = _to_standard(dict(hyperparameters), loc, sd)
+    loc, sd = standardisation(frame)
+    h = standardise_mapping(dict(hyperparameters), loc, sd)
     des = explicit_designs(frame, loc=loc, sd=sd, max_rupture_length=max_rupture_length,
                            u_margin=u_margin)
     pseudo = pseudo_priors(des, h, seed=seed)
     model = build_explicit_model(des, h, pseudo)
-    idata, timings = _sample(model, sampler=sampler, draws=draws, tune=tune, chains=chains,
+    idata, timings = sample(model, sampler=sampler, draws=draws, tune=tune, chains=chains,
                              seed=seed, progress=progress, cores=cores)
     free = [v for v in idata.posterior.data_vars if v.startswith("u_")]
-    diag = _diagnostics(idata, free)
+    diag = diagnostics(idata, free)
     diag.update(timings)
-    _warn_diagnostics(diag)
+    warn_diagnostics(diag)
     cp = idata.posterior["class_prob"]
     probs = cp.mean(("chain", "draw")).to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):

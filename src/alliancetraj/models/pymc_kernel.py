@@ -1,10 +1,10 @@
 r"""The collapsed cohort model's class evidence as a PyTensor Op.
 
 :class:`ClassEvidenceOp` wraps
-:func:`alliancetraj.models._kernels.class_evidence_kernel` (one fused numba pass
+:func:`alliancetraj.models.changepoint.kernels.class_evidence_kernel` (one fused numba pass
 that returns every dyad's class log evidence and its exact gradient with respect to
 the nine continuous hyperparameters :data:`THETA`; the equations are in
-:mod:`alliancetraj.models._kernels`) for PyTensor: ``perform``, which calls the
+:mod:`alliancetraj.models.changepoint.kernels`) for PyTensor: ``perform``, which calls the
 disk-cached kernel, for the C/Python back ends that PyMC and this package's nutpie
 route use, and a numba implementation for PyTensor's numba back end. Its second
 output, the Jacobian, is what its gradient uses, so one call serves logp and
@@ -31,7 +31,7 @@ from pytensor.graph.op import Op
 from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
 
 from . import pymc_design as pdz
-from ._kernels import (
+from .changepoint.kernels import (
     DATA_INPUTS,
     PATTERN_INPUTS,
     SCORE_INPUTS,
@@ -39,8 +39,8 @@ from ._kernels import (
     class_evidence_kernel,
     group_patterns,
 )
-from ._kernels import class_offsets as _class_offsets
-from .tcdf import LogTCdf
+from .changepoint.kernels import class_offsets as _class_offsets
+from .changepoint.tcdf import LogTCdf
 
 __all__ = [
     "THETA",
@@ -79,7 +79,7 @@ def kernel_inputs(stats: pdz.CohortStats, noise_shape: float,
 
 def class_offsets(h: dict[str, Any], noise_shape: float, n: np.ndarray, xp: Any = np):
     """Configuration-free terms of the class log evidence, ``(..., D, 4)``
-    (:func:`alliancetraj.models._kernels.class_offsets`), for the numpy (``h`` values
+    (:func:`alliancetraj.models.changepoint.kernels.class_offsets`), for the numpy (``h`` values
     scalars or arrays of draws) or the PyTensor (``xp=pytensor.tensor``) back end.
     """
     if xp is np:

@@ -74,28 +74,49 @@ e.g. with and without the rupture classes (``classes=``).
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import os
 import time
-import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, special
+from scipy import special
 from scipy import stats as sps
 
-from ..errors import DataError, SamplerWarning, format_ids
+from ..errors import DataError
 from ..results import CLASSES, ClassificationResult
 from . import pymc_design as pdz
+from .changepoint.spec import (
+    MIN_SESSIONS,
+    K,
+    standardise_mapping,
+    unstandardise_mapping,
+)
+from .pymc_cohort import (
+    HYPERPARAMETERS,
+    RANDOM,
+    SCORE_MOMENTS,
+    CohortData,
+    build_cohort_model,
+    estimate_noise_shape,
+    prepare_cohort,
+)
+from .pymc_sampling import (
+    DEFAULT_TUNE,
+    SAMPLERS,
+    diagnostics,
+    resolve_sampler,
+    sample,
+    seed_int,
+    warn_diagnostics,
+)
 
 __all__ = [
     "HYPERPARAMETERS",
     "MIN_SESSIONS",
     "SAMPLERS",
+    "SCORE_MOMENTS",
     "CohortData",
     "build_cohort_model",
     "classify_pymc",
@@ -104,447 +125,19 @@ __all__ = [
     "prepare_cohort",
 ]
 
-#: Shortest series the model accepts (two sessions before a rupture, one in it, one after).
-MIN_SESSIONS = 4
-SAMPLERS = ("nutpie", "pymc", "numpyro")
-#: Population hyperparameters (the exact engine's names); ``noise_shape`` is always fixed.
-HYPERPARAMETERS = (
-    "noise_shape", "noise_scale", "level_mean", "level_var", "slope_mean", "slope_var",
-    "depth_mean", "depth_var", "amplitude_mean", "amplitude_var", "class_probs",
-)
-_RANDOM = HYPERPARAMETERS[1:]
-_LOG_SCALE = ("noise_scale", "level_var", "slope_var", "depth_var", "amplitude_var")
-_MEANS = ("level_mean", "slope_mean", "depth_mean", "amplitude_mean")
-_K = len(CLASSES)
-#: The score-dependent moments (everything else depends on the session pattern only).
-SCORE_MOMENTS = ("syy", "sy", "sxy", "u_szy", "v_yd", "un_yd")
-
-
-# ============================================================================== cohort data
-@dataclass
-class CohortData:
-    """Everything the model builder needs, as arrays (standardised scores).
-
-    Attributes
-    ----------
-    stats : pymc_design.CohortStats
-    loc, sd : float
-        Score standardisation ``(score - loc) / sd``.
-    noise_shape : float
-    span : float
-        Median observed span ``t_n - t_1`` (sets the scale of the slope priors).
-    noise_var : float
-        Typical within-dyad residual variance (standardised; centres the noise prior).
-    outcome : dict or None
-        ``y`` (D,), ``observed`` (D,) bool, ``X`` (D, p) standardised covariates,
-        ``loc``, ``sd``, ``name``, ``covariates``.
-    """
-
-    stats: pdz.CohortStats
-    loc: float
-    sd: float
-    noise_shape: float
-    span: float
-    noise_var: float
-    outcome: dict[str, Any] | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def dyads(self) -> pd.Index:
-        return self.stats.dyads
-
-
-def estimate_noise_shape(stats: pdz.CohortStats) -> tuple[float, float]:
-    """Maximum-likelihood ``(noise_shape, noise_scale)`` from per-dyad residual sums of squares.
-
-    For each dyad the smallest least-squares residual sum of squares ``R`` over all
-    classes and configurations is taken with ``k = n - p`` degrees of freedom; with
-    ``R | s2 ~ s2 chi2_k`` and ``s2 ~ InvGamma(a, b)``, ``R / 2`` is beta-prime
-    distributed and ``(a, b)`` maximise its likelihood. Standardised units.
-    """
-    flat = {"noise_shape": 1.0, "noise_scale": 1e-12, "level_mean": 0.0, "level_var": 1e8,
-            "slope_mean": 0.0, "slope_var": 1e8, "depth_mean": 0.0, "depth_var": 1e8,
-            "amplitude_mean": 0.0, "amplitude_var": 1e8}
-    ev = pdz.config_log_evidence(stats, flat)
-    best = []
-    for key, p in (("linear", 2), ("u_shaped", 2), ("v_shaped", 3), ("unrepaired_rupture", 3)):
-        rss = 2.0 * ev["post_bn"][key]
-        if rss.ndim == 1:
-            rss = rss[:, None]
-            ok = np.ones_like(rss, dtype=bool)
-        else:
-            ok = {"u_shaped": stats.u_ok, "v_shaped": stats.v_ok,
-                  "unrepaired_rupture": stats.un_ok}[key]
-        r = np.where(ok, rss, np.inf).min(1)
-        best.append((r, stats.n - p))
-    R = np.minimum.reduce([b[0] for b in best])
-    k = np.where(R == best[0][0], best[0][1], stats.n - 3).astype(float)
-    keep = np.isfinite(R) & (R > 0) & (k >= 1)
-    R, k = R[keep], k[keep]
-    if len(R) < 3:
-        return 3.0, 3.0 * float(np.median(R / np.maximum(k, 1))) if len(R) else 3.0
-
-    def nll(p):
-        a, b = np.exp(p)
-        return -np.sum(a * np.log(b) + special.gammaln(a + k / 2) - special.gammaln(a)
-                       - special.gammaln(k / 2) + (k / 2 - 1) * np.log(R / 2)
-                       - (a + k / 2) * np.log(b + R / 2))
-
-    s2 = float(np.median(R / k))
-    fit = optimize.minimize(nll, x0=np.log([3.0, 2.0 * s2]), method="L-BFGS-B",
-                            bounds=[(math.log(1.0), math.log(200.0)), (-20, 10)])
-    a, b = np.exp(fit.x)
-    return float(a), float(b)
-
-
-def prepare_cohort(
-    frame: pd.DataFrame,
-    *,
-    max_rupture_length: int = 4,
-    u_margin: float = 1.0,
-    noise_shape: float | None = None,
-    outcomes: pd.DataFrame | None = None,
-    outcome: str | None = None,
-    covariates: Sequence[str] | None = None,
-) -> CohortData:
-    """Standardise the scores and precompute the model's constant inputs."""
-    loc, sd = pdz.standardisation(frame)
-    stats = pdz.cohort_stats(frame, loc=loc, sd=sd, max_rupture_length=max_rupture_length,
-                             u_margin=u_margin)
-    a_hat, b_hat = estimate_noise_shape(stats)
-    if noise_shape is None:
-        noise_shape = a_hat
-    first = frame.groupby("dyad", sort=False)["session"].agg(["min", "max"])
-    span = float(np.median(first["max"] - first["min"]))
-    data = CohortData(stats=stats, loc=loc, sd=sd, noise_shape=float(noise_shape),
-                      span=max(span, 1.0), noise_var=b_hat / max(a_hat - 1.0, 0.5))
-    if outcomes is not None or outcome is not None:
-        data.outcome = _outcome_arrays(stats.dyads, outcomes, outcome, covariates)
-    return data
-
-
-def _outcome_arrays(dyads: pd.Index, outcomes, outcome, covariates) -> dict[str, Any]:
-    if outcomes is None or outcome is None:
-        raise ValueError(
-            "The outcome sub-model needs both 'outcomes' (a DataFrame indexed by dyad) and "
-            "'outcome' (its column name)."
-        )
-    if not isinstance(outcomes, pd.DataFrame):
-        raise DataError(f"'outcomes' must be a pandas DataFrame indexed by dyad; got "
-                        f"{type(outcomes).__name__}.")
-    covariates = list(covariates or [])
-    missing = [c for c in [outcome, *covariates] if c not in outcomes.columns]
-    if missing:
-        raise DataError(
-            f"Column(s) {missing} are not in the outcomes table. Columns present: "
-            f"{format_ids([str(c) for c in outcomes.columns], limit=12)}."
-        )
-    if outcomes.index.has_duplicates:
-        dup = outcomes.index[outcomes.index.duplicated()].unique()
-        raise DataError(f"The outcomes table has duplicated dyad ids: {format_ids(list(dup))}. "
-                        "Keep one row per dyad.")
-    tab = outcomes.reindex(dyads)
-    y = pd.to_numeric(tab[outcome], errors="coerce").to_numpy(float)
-    X = np.column_stack([pd.to_numeric(tab[c], errors="coerce").to_numpy(float)
-                         for c in covariates]) if covariates else np.zeros((len(dyads), 0))
-    observed = np.isfinite(y) & np.all(np.isfinite(X), axis=1)
-    if observed.sum() < 5:
-        raise DataError(
-            f"Only {int(observed.sum())} dyad(s) have a finite {outcome!r} (and covariates); the "
-            "outcome sub-model needs at least 5. Check that the outcomes are indexed by dyad id."
-        )
-    y_loc, y_sd = float(np.mean(y[observed])), float(np.std(y[observed])) or 1.0
-    x_loc = X[observed].mean(0) if X.shape[1] else np.zeros(0)
-    x_sd = X[observed].std(0) if X.shape[1] else np.zeros(0)
-    x_sd = np.where(x_sd > 0, x_sd, 1.0)
-    return {
-        "name": str(outcome), "covariates": covariates, "observed": observed,
-        "y": np.where(observed, (y - y_loc) / y_sd, 0.0),
-        "X": np.where(observed[:, None], (X - x_loc) / x_sd, 0.0),
-        "loc": y_loc, "sd": y_sd, "x_loc": x_loc, "x_sd": x_sd,
-    }
-
-
-# ============================================================================== the model
-def _hyperprior_spec(data: CohortData) -> dict[str, tuple[str, float, float]]:
-    """Hyperpriors on the standardised scale: name -> (kind, location, scale)."""
-    span = data.span
-    return {
-        "level_mean": ("normal", 0.0, 1.5),
-        "slope_mean": ("normal", 0.0, 1.0 / span),
-        "depth_mean": ("normal", 1.0, 1.5),
-        "amplitude_mean": ("normal", 1.0, 1.5),
-        # log of variances in units of the residual variance
-        "level_var": ("lognormal", math.log(3.0), 1.5),
-        "slope_var": ("lognormal", math.log(1.0 / span**2), 2.0),
-        "depth_var": ("lognormal", 0.0, 2.0),
-        "amplitude_var": ("lognormal", 0.0, 2.0),
-        # noise_scale = noise_shape * typical residual variance
-        "noise_scale": ("lognormal", math.log(data.noise_shape * data.noise_var), 1.0),
-    }
-
-
-def build_cohort_model(
-    data: CohortData,
-    *,
-    fixed: Mapping[str, Any] | None = None,
-    classes: Sequence[str] = CLASSES,
-    mutable_scores: bool = False,
-):
-    """Build the collapsed cohort model (a pure function: arrays in, ``pm.Model`` out).
-
-    Parameters
-    ----------
-    data : CohortData
-        From :func:`prepare_cohort`.
-    fixed : mapping, optional
-        Hyperparameters held fixed, on the **standardised** scale (any subset of
-        :data:`HYPERPARAMETERS` except ``noise_shape``, which is ``data.noise_shape``).
-    classes : sequence of str
-        Classes in the mixture (others get probability 0), e.g. without the rupture
-        classes for a LOO comparison.
-    mutable_scores : bool, default False
-        Hold the score-dependent moments (``syy``, ``sy``, ``sxy``, ``u_szy``,
-        ``v_yd``, ``un_yd``) in ``pm.Data`` containers, so that a compiled model can be
-        refitted to another cohort with the same session patterns (e.g. nutpie's
-        ``compiled.with_data(...)`` in a simulation study).
-
-    Returns
-    -------
-    pymc.Model
-        Free variables: the non-fixed hyperparameters (``class_probs`` Dirichlet on the
-        included classes) and, with an outcome, ``outcome_intercept``,
-        ``class_effect`` (dims ``effect``), ``covariate_effect`` and ``outcome_sigma``.
-        Deterministics: ``class_prob`` and ``dyad_loglik`` (``classify_pymc`` does
-        not store them while sampling but evaluates them for every draw afterwards,
-        which is cheaper).
-    """
-    import pymc as pm
-    import pytensor.tensor as pt
-
-    from . import pymc_kernel as pk
-    from ._kernels import NEG
-
-    fixed = dict(fixed or {})
-    stats = data.stats
-    idx = [CLASSES.index(c) for c in classes]
-    coords = {"dyad": np.asarray(stats.dyads), "class": list(CLASSES)}
-    if data.outcome is not None:
-        coords["effect"] = list(CLASSES[1:])
-        coords["covariate"] = list(data.outcome["covariates"])
-    spec = _hyperprior_spec(data)
-    with pm.Model(coords=coords) as model:
-        h: dict[str, Any] = {"noise_shape": data.noise_shape}
-        for name, (kind, mu, s) in spec.items():
-            if name in fixed:
-                h[name] = float(fixed[name])
-            elif kind == "normal":
-                h[name] = pm.Normal(name, mu, s)
-            else:
-                h[name] = pm.LogNormal(name, mu, s)
-        if "class_probs" in fixed:
-            pi = np.asarray(fixed["class_probs"], dtype=float)
-            log_pi = pt.as_tensor(np.log(np.where(pi > 0, pi, 1e-300)))
-        elif len(idx) == _K:
-            pi_rv = pm.Dirichlet("class_probs", a=np.ones(_K), dims="class")
-            log_pi = pt.log(pi_rv)
-        else:
-            sub = pm.Dirichlet("class_probs_included", a=np.ones(len(idx)))
-            full = pt.zeros(_K)
-            full = pt.set_subtensor(full[idx], sub)
-            pm.Deterministic("class_probs", full, dims="class")
-            log_pi = pt.log(pt.maximum(full, 1e-300))
-        mask_cls = np.zeros(_K, dtype=bool)
-        mask_cls[idx] = True
-        log_pi = pt.where(mask_cls, log_pi, NEG)
-
-        if mutable_scores:
-            stats = replace(stats, **{k: pm.Data(k, getattr(stats, k)) for k in SCORE_MOMENTS})
-        # (D, 4) log p(y_i | class, hyperparameters): one fused numba kernel (value + gradient)
-        L = pk.class_log_evidence_pt(stats, h, data.noise_shape)
-        joint = L + log_pi[None, :]
-        if data.outcome is not None:
-            o = data.outcome
-            b0 = pm.Normal("outcome_intercept", 0.0, 2.0)
-            eff = pm.Normal("class_effect", 0.0, 1.0, dims="effect")
-            mu = b0 + pt.concatenate([pt.zeros(1), eff])[None, :]
-            if o["X"].shape[1]:
-                beta = pm.Normal("covariate_effect", 0.0, 1.0, dims="covariate")
-                mu = mu + pt.dot(o["X"], beta)[:, None]
-            s = pm.HalfNormal("outcome_sigma", 1.0)
-            ll_out = -0.5 * ((o["y"][:, None] - mu) / s) ** 2 - pt.log(s) - 0.5 * math.log(
-                2 * math.pi)
-            joint = joint + pt.where(o["observed"][:, None], ll_out, 0.0)
-        dyad_ll = pt.logsumexp(joint, axis=1)
-        pm.Potential("mixture", dyad_ll.sum())
-        pm.Deterministic("class_prob", pt.exp(joint - dyad_ll[:, None]), dims=("dyad", "class"))
-        pm.Deterministic("dyad_loglik", dyad_ll, dims="dyad")
-    return model
-
-
-# ============================================================================== sampling
-def _seed_int(seed) -> int:
-    if isinstance(seed, np.random.Generator):
-        return int(seed.integers(2**31 - 1))
-    if seed is None:
-        return int(np.random.default_rng().integers(2**31 - 1))
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"The 'seed' parameter must be an int, a numpy Generator or None. "
-                        f"Got {seed!r} instead.")
-    return int(seed)
-
-
-def _resolve_sampler(sampler: str | None) -> str:
-    if sampler is None:
-        return "nutpie" if importlib.util.find_spec("nutpie") is not None else "pymc"
-    if sampler not in SAMPLERS:
-        raise ValueError(f"Unknown sampler {sampler!r}. Valid samplers: {list(SAMPLERS)}.")
-    if sampler == "nutpie" and importlib.util.find_spec("nutpie") is None:
-        raise ImportError("sampler='nutpie' needs nutpie: `pip install alliancetraj[fast]` "
-                          "(or `pip install nutpie`), or use sampler='pymc'.")
-    if sampler == "numpyro" and (importlib.util.find_spec("numpyro") is None
-                                 or importlib.util.find_spec("jax") is None):
-        raise ImportError("sampler='numpyro' needs JAX and NumPyro: `pip install numpyro` "
-                          "(which installs jax), or use sampler='nutpie' or 'pymc'.")
-    return sampler
-
-
-#: Tuning steps per chain when ``tune`` is not given: each sampler's own default.
-_DEFAULT_TUNE = {"nutpie": 400, "pymc": 1000, "numpyro": 1000}
-
-
-def _sample(model, *, sampler: str, draws: int, tune: int, chains: int, seed: int,
-            progress: bool, cores: int | None, var_names: Sequence[str] | None = None
-            ) -> tuple[Any, dict[str, float]]:
-    """Run the sampler, storing ``var_names`` (all when None); return (InferenceData, timings)."""
-    import pymc as pm
-
-    timings: dict[str, float] = {}
-    if sampler == "nutpie":
-        import nutpie
-
-        t0 = time.perf_counter()
-        from .pymc_nutpie import compile_pymc_model_c, has_pyfunc
-
-        if has_pyfunc():  # PyTensor's C back end: seconds to compile, not minutes
-            compiled = compile_pymc_model_c(model, var_names=var_names)
-        else:  # a nutpie without ``compiled_pyfunc.from_pyfunc``
-            compiled = nutpie.compile_pymc_model(model, backend="numba", var_names=var_names)
-        timings["compile_seconds"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        kw = {"cores": cores} if cores is not None else {}
-        idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed,
-                              progress_bar=progress, save_warmup=False, **kw)
-        timings["sampling_seconds"] = time.perf_counter() - t0
-        return idata, timings
-    t0 = time.perf_counter()
-    kw = {"nuts_sampler": "numpyro"} if sampler == "numpyro" else {}
-    if cores is None and sampler == "pymc":
-        # PyMC's default assumes half the CPUs are hyperthreads (one process on 2 cores)
-        cores = max(1, min(chains, os.cpu_count() or 1))
-    idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=cores, random_seed=seed,
-                      progressbar=progress, model=model, compute_convergence_checks=False,
-                      var_names=None if var_names is None else list(var_names), **kw)
-    # PyMC compiles inside sample(): reported together with sampling
-    timings["sampling_seconds"] = time.perf_counter() - t0
-    return idata, timings
-
-
-def _diagnostics(idata, var_names: list[str]) -> dict[str, Any]:
-    import arviz as az
-
-    out: dict[str, Any] = {}
-    post = idata.posterior[var_names] if var_names else None
-    n_chains = int(idata.posterior.sizes.get("chain", 1))
-    if post is not None and n_chains >= 2:
-        with warnings.catch_warnings():
-            # ArviZ warns (RuntimeWarning) on constant draws, e.g. mocked sampling
-            warnings.simplefilter("ignore", RuntimeWarning)
-            rhat = az.rhat(post)
-            ess_b = az.ess(post, method="bulk")
-            ess_t = az.ess(post, method="tail")
-
-        def agg(ds, fn):
-            vals = np.concatenate([np.ravel(ds[v].to_numpy()) for v in ds.data_vars])
-            vals = vals[np.isfinite(vals)]
-            return float(fn(vals)) if len(vals) else float("nan")
-
-        out["r_hat_max"] = agg(rhat, np.max)
-        out["ess_bulk_min"] = agg(ess_b, np.min)
-        out["ess_tail_min"] = agg(ess_t, np.min)
-        out["per_variable"] = {
-            v: {"r_hat": float(np.nanmax(rhat[v].to_numpy())),
-                "ess_bulk": float(np.nanmin(ess_b[v].to_numpy())),
-                "ess_tail": float(np.nanmin(ess_t[v].to_numpy()))}
-            for v in var_names
-        }
-    else:
-        out.update(r_hat_max=float("nan"), ess_bulk_min=float("nan"), ess_tail_min=float("nan"))
-    ss = getattr(idata, "sample_stats", None)
-    if ss is not None and "diverging" in ss:
-        out["divergences"] = int(np.asarray(ss["diverging"]).sum())
-    else:
-        out["divergences"] = None
-    for key in ("n_steps", "tree_size"):  # nutpie, PyMC: gradient evaluations per draw
-        if ss is not None and key in ss:
-            out["mean_tree_size"] = float(np.asarray(ss[key]).mean())
-            break
-    return out
-
-
-def _warn_diagnostics(diag: dict[str, Any], *, r_hat_max: float = 1.01, ess_min: float = 400
-                      ) -> None:
-    problems = []
-    if np.isfinite(diag.get("r_hat_max", np.nan)) and diag["r_hat_max"] > r_hat_max:
-        problems.append(f"R-hat {diag['r_hat_max']:.3f} > {r_hat_max}")
-    for key, label in (("ess_bulk_min", "bulk ESS"), ("ess_tail_min", "tail ESS")):
-        if np.isfinite(diag.get(key, np.nan)) and diag[key] < ess_min:
-            problems.append(f"{label} {diag[key]:.0f} < {ess_min}")
-    if diag.get("divergences"):
-        problems.append(f"{diag['divergences']} divergent transition(s)")
-    if problems:
-        warnings.warn(
-            "PyMC change-point mixture: " + "; ".join(problems) + ". Run longer chains "
-            "(draws=, tune=), more chains, or check result.diagnostics['per_variable'].",
-            SamplerWarning,
-            stacklevel=4,
-        )
-
-
 # ====================================================================== post-processing
 def _hyper_draws(idata, data: CohortData, fixed: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """Standardised hyperparameters per draw, flattened over (chain, draw)."""
     post = idata.posterior
     n = int(post.sizes["chain"] * post.sizes["draw"])
     out: dict[str, np.ndarray] = {"noise_shape": np.full(n, data.noise_shape)}
-    for name in _RANDOM:
+    for name in RANDOM:
         if name in fixed:
             val = np.asarray(fixed[name], dtype=float)
             out[name] = np.broadcast_to(val, (n, *val.shape)).copy()
         else:
             arr = post[name].to_numpy()
             out[name] = arr.reshape(n, *arr.shape[2:])
-    return out
-
-
-def _to_original(h: Mapping[str, Any], loc: float, sd: float) -> dict[str, Any]:
-    out = dict(h)
-    out["noise_scale"] = h["noise_scale"] * sd**2
-    out["level_mean"] = h["level_mean"] * sd + loc
-    for k in ("slope_mean", "depth_mean", "amplitude_mean"):
-        out[k] = h[k] * sd
-    return out
-
-
-def _to_standard(h: Mapping[str, Any], loc: float, sd: float) -> dict[str, Any]:
-    out = dict(h)
-    if "noise_scale" in h:
-        out["noise_scale"] = h["noise_scale"] / sd**2
-    if "level_mean" in h:
-        out["level_mean"] = (h["level_mean"] - loc) / sd
-    for k in ("slope_mean", "depth_mean", "amplitude_mean"):
-        if k in h:
-            out[k] = h[k] / sd
     return out
 
 
@@ -631,7 +224,7 @@ def _changepoints(data: CohortData, hdraws: dict[str, np.ndarray], class_prob_dr
 
 def _outcome_effects(idata, data: CohortData) -> pd.DataFrame:
     o = data.outcome
-    eff = idata.posterior["class_effect"].to_numpy().reshape(-1, _K - 1) * o["sd"]
+    eff = idata.posterior["class_effect"].to_numpy().reshape(-1, K - 1) * o["sd"]
     lo, hi = np.quantile(eff, [0.025, 0.975], axis=0)
     tail = np.minimum((eff > 0).mean(0), (eff < 0).mean(0))
     return pd.DataFrame(
@@ -674,8 +267,8 @@ def _check_hyper(hyperparameters) -> dict[str, Any]:
         if isinstance(cp, Mapping):
             cp = [cp[c] for c in CLASSES]
         cp = np.asarray(cp, dtype=float)
-        if cp.shape != (_K,) or np.any(cp < 0) or cp.sum() <= 0:
-            raise ValueError(f"The 'class_probs' hyperparameter must be {_K} non-negative numbers "
+        if cp.shape != (K,) or np.any(cp < 0) or cp.sum() <= 0:
+            raise ValueError(f"The 'class_probs' hyperparameter must be {K} non-negative numbers "
                              f"in the order {list(CLASSES)}. Got {out['class_probs']!r}.")
         out["class_probs"] = cp / cp.sum()
     for k, v in out.items():
@@ -787,10 +380,10 @@ def classify_pymc(
     if bad or not len(classes):
         raise ValueError(f"Unknown class name(s) {bad} in 'classes'. Valid names: {list(CLASSES)}.")
     classes = [c for c in CLASSES if c in classes]
-    sampler = _resolve_sampler(sampler)
-    tune = _check_int("tune", _DEFAULT_TUNE[sampler] if tune is None else tune, 0)
+    sampler = resolve_sampler(sampler)
+    tune = _check_int("tune", DEFAULT_TUNE[sampler] if tune is None else tune, 0)
     rng = np.random.default_rng(seed)
-    seed_int = _seed_int(rng)
+    seed_value = seed_int(rng)
     given = _check_hyper(hyperparameters)
     y = frame["score"].to_numpy(dtype=float)
     if np.ptp(y) <= 1e-12 * np.max(np.abs(y)):
@@ -806,18 +399,18 @@ def classify_pymc(
 
         return classify_explicit(
             frame, hyperparameters=given, draws=draws, tune=tune, chains=chains,
-            sampler=sampler, seed=seed_int, progress=progress, cores=cores,
+            sampler=sampler, seed=seed_value, progress=progress, cores=cores,
             max_rupture_length=max_rupture_length, u_margin=u_margin,
         )
 
     data = prepare_cohort(frame, max_rupture_length=max_rupture_length, u_margin=u_margin,
                           noise_shape=given.get("noise_shape"), outcomes=outcomes,
                           outcome=outcome, covariates=covariates)
-    fixed = _to_standard({k: v for k, v in given.items() if k != "noise_shape"}, data.loc,
+    fixed = standardise_mapping({k: v for k, v in given.items() if k != "noise_shape"}, data.loc,
                          data.sd)
-    if len(classes) < _K and "class_probs" in fixed:
+    if len(classes) < K and "class_probs" in fixed:
         raise ValueError("Give either fixed 'class_probs' or 'classes', not both.")
-    all_fixed = all(k in fixed for k in _RANDOM) and data.outcome is None
+    all_fixed = all(k in fixed for k in RANDOM) and data.outcome is None
     pm_model = None if all_fixed else build_cohort_model(data, fixed=fixed, classes=classes)
     free = [] if all_fixed else [rv.name for rv in pm_model.free_RVs]
     settings = {
@@ -835,25 +428,25 @@ def classify_pymc(
 
     # the sampler stores the population parameters only; per-dyad quantities follow below
     keep = free + [d.name for d in pm_model.deterministics if d.name == "class_probs"]
-    idata, timings = _sample(pm_model, sampler=sampler, draws=draws, tune=tune, chains=chains,
-                             seed=seed_int, progress=progress, cores=cores, var_names=keep)
+    idata, timings = sample(pm_model, sampler=sampler, draws=draws, tune=tune, chains=chains,
+                             seed=seed_value, progress=progress, cores=cores, var_names=keep)
     t0 = time.perf_counter()
     idata = _tidy_idata(idata, data, fixed, classes)
     timings["dyad_posterior_seconds"] = time.perf_counter() - t0
     sampled = [v for v in free if v in idata.posterior]
     if "class_probs_included" in sampled:
         sampled = [v for v in sampled if v != "class_probs_included"] + ["class_probs"]
-    diag = _diagnostics(idata, sampled)
+    diag = diagnostics(idata, sampled)
     diag.update(timings)
     diag.update(n_dyads=len(data.dyads), sampler=sampler, n_parameters=int(
         sum(np.prod(idata.posterior[v].shape[2:]) for v in sampled)))
-    _warn_diagnostics(diag)
+    warn_diagnostics(diag)
 
     cp_draws = idata.posterior["class_prob"].to_numpy()
     cp_draws = cp_draws.reshape(-1, *cp_draws.shape[2:])
     probs = cp_draws.mean(0)
     hdraws = _hyper_draws(idata, data, fixed)
-    hdraws["class_probs"] = idata.posterior["class_probs"].to_numpy().reshape(-1, _K) \
+    hdraws["class_probs"] = idata.posterior["class_probs"].to_numpy().reshape(-1, K) \
         if "class_probs" not in fixed else hdraws["class_probs"]
     changepoints = _changepoints(data, hdraws, cp_draws, probs, n_draws=changepoint_draws,
                                  level=credible_level, rng=rng)
@@ -869,7 +462,7 @@ def classify_pymc(
 
 
 def _posterior_hyper(hdraws: dict[str, np.ndarray], data: CohortData) -> dict[str, Any]:
-    orig = _to_original(hdraws, data.loc, data.sd)
+    orig = unstandardise_mapping(hdraws, data.loc, data.sd)
     hyper: dict[str, Any] = {}
     sds: dict[str, Any] = {}
     for k in HYPERPARAMETERS:
@@ -924,16 +517,16 @@ def _dyad_class_draws(idata, data: CohortData, fixed: Mapping[str, Any],
     prior and, with an outcome, the outcome likelihood), in numpy.
     """
     from . import pymc_kernel as pk
-    from ._kernels import NEG
+    from .changepoint.kernels import NEG
 
     post = idata.posterior
     hd = _hyper_draws(idata, data, fixed)
     L = pk.class_log_evidence_draws(data.stats, data.noise_shape, hd)
     S = L.shape[0]
     if "class_probs" in fixed:
-        pi = np.broadcast_to(np.asarray(fixed["class_probs"], dtype=float), (S, _K))
+        pi = np.broadcast_to(np.asarray(fixed["class_probs"], dtype=float), (S, K))
     else:
-        pi = post["class_probs"].to_numpy().reshape(S, _K)
+        pi = post["class_probs"].to_numpy().reshape(S, K)
     log_pi = np.log(np.maximum(pi, 1e-300))
     log_pi[:, [c not in classes for c in CLASSES]] = NEG
     joint = L + log_pi[:, None, :]
@@ -976,7 +569,7 @@ def _fixed_result(data, fixed, settings, credible_level, rng) -> ClassificationR
     probs /= probs.sum(1, keepdims=True)
     hd = {k: np.asarray(v, dtype=float)[None, ...] for k, v in h.items()}
     cps = _changepoints(data, hd, probs[None], probs, n_draws=1, level=credible_level, rng=rng)
-    hyper = _to_original(h, data.loc, data.sd)
+    hyper = unstandardise_mapping(h, data.loc, data.sd)
     hyper["class_probs"] = [float(x) for x in pi]
     hyper["source"] = "fixed"
     log_ev = pd.DataFrame(L - data.stats.n[:, None] * math.log(data.sd), index=data.dyads,

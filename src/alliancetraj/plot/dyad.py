@@ -3,7 +3,6 @@ the posterior over its rupture and repair sessions."""
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..models.changepoint.posterior import dyad_posterior
+from ..models.changepoint.spec import design_on
 from ..results import CLASSES, ClassificationResult
 from ._common import CLASS_COLORS, CLASS_NAMES, canonical_sessions, finite, new_axes
 
@@ -144,27 +145,17 @@ def _adapt_posterior(post: Any, cls: str, level: float) -> DyadFit:
     )
 
 
-def _posterior_function():
-    """``alliancetraj.models.exact.dyad_posterior`` where that module provides it."""
-    if importlib.util.find_spec("alliancetraj.models.exact") is None:
-        return None
-    from ..models import exact
-
-    return getattr(exact, "dyad_posterior", None)
-
-
 # --------------------------------------------------------------------- least squares
 def _design(t: np.ndarray, cls: str, cp: pd.Series) -> np.ndarray:
-    cols = [np.ones_like(t), t - t.min()]
+    """The class's design at the result's change points (the change-point spec's), or
+    a free quadratic for ``u_shaped`` (least squares estimates its minimum)."""
     if cls == "u_shaped":
-        cols.append((t - t.min()) ** 2)
-    elif (
-        cls == "v_shaped" and finite(cp.get("rupture_session")) and finite(cp.get("repair_session"))
-    ):
-        cols.append(((t >= cp["rupture_session"]) & (t < cp["repair_session"])).astype(float))
-    elif cls == "unrepaired_rupture" and finite(cp.get("rupture_session")):
-        cols.append((t >= cp["rupture_session"]).astype(float))
-    return np.column_stack(cols)
+        return np.column_stack([np.ones_like(t), t - t.min(), (t - t.min()) ** 2])
+    if cls == "v_shaped" and finite(cp.get("rupture_session")) and finite(cp.get("repair_session")):
+        return design_on(t, t, cls, (float(cp["rupture_session"]), float(cp["repair_session"])))
+    if cls == "unrepaired_rupture" and finite(cp.get("rupture_session")):
+        return design_on(t, t, cls, float(cp["rupture_session"]))
+    return design_on(t, t, "linear", None)
 
 
 def _least_squares(t: np.ndarray, y: np.ndarray, cls: str, cp: pd.Series, level: float) -> DyadFit:
@@ -212,7 +203,8 @@ def dyad_fit(
     """The fitted trajectory and change-point posterior that :func:`plot_dyad` draws.
 
     Uses, in this order: ``posterior`` when given; the method's per-dyad posterior
-    ``alliancetraj.models.exact.dyad_posterior(scores, result.hyperparameters, cls)``
+    ``alliancetraj.models.changepoint.posterior.dyad_posterior(scores,
+    result.hyperparameters, cls)``
     for results of the exact engine; otherwise a least-squares fit of the class's
     shape at the result's change points (a confidence band at the result's
     ``credible_level``; no change-point posterior).
@@ -233,18 +225,16 @@ def dyad_fit(
         raise ValueError(f"Unknown class {cls!r}. Valid names: {list(CLASSES)}.")
     level = float(result.credible_level)
     if posterior is None and result.method == "exact":
-        func = _posterior_function()
-        if func is not None:
-            settings = result.settings
-            posterior = func(
-                obs[["dyad", "session", "score"]].reset_index(drop=True),
-                result.hyperparameters,
-                cls,
-                level=level,
-                max_rupture_length=settings.get("max_rupture_length", 4),
-                u_margin=settings.get("u_margin", 1.0),
-                seed=0,
-            )
+        settings = result.settings
+        posterior = dyad_posterior(
+            obs[["dyad", "session", "score"]].reset_index(drop=True),
+            result.hyperparameters,
+            cls,
+            level=level,
+            max_rupture_length=settings.get("max_rupture_length", 4),
+            u_margin=settings.get("u_margin", 1.0),
+            seed=0,
+        )
     if posterior is not None:
         return _adapt_posterior(posterior, cls, level)
     t = obs["session"].to_numpy(float)

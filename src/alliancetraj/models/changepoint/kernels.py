@@ -1,7 +1,7 @@
 r"""Compiled inner loops of the change-point engines (numba; imported lazily).
 
 Every kernel reads Student-t log CDFs from the cubic Hermite tables of
-:class:`alliancetraj.models.tcdf.LogTCdf` (value and derivative at the nodes of a
+:class:`alliancetraj.models.changepoint.tcdf.LogTCdf` (value and derivative at the nodes of a
 uniform grid in ``z`` near zero and of one in ``w = asinh(z)`` beyond):
 
 * :func:`log_t_cdf_table` evaluates the tables for a ``(D, K)`` block whose rows
@@ -19,7 +19,7 @@ uniform grid in ``z`` near zero and of one in ``w = asinh(z)`` beyond):
 
 The class evidence per dyad and class is a log-sum-exp over change-point
 configurations of closed-form normal-inverse-gamma evidences
-(:func:`alliancetraj.models.pymc_design.config_log_evidence` is the numpy
+(:func:`alliancetraj.models.changepoint.evidence.config_evidence` is the numpy
 reference). With prior precisions :math:`p_j = 1/v_j`, posterior precision
 :math:`\Lambda = X^\top X + \operatorname{diag}(p)`, its inverse :math:`S`,
 posterior mean :math:`\mu`, :math:`\delta = m - \mu` and
@@ -51,6 +51,10 @@ import math
 
 import numba
 import numpy as np
+from scipy import special
+
+from .spec import KERNEL_THETA
+from .tdist import log_t_cdf
 
 _NAN = math.nan
 
@@ -108,7 +112,7 @@ def _lookup_grad(z, outer, inner, row, wmax, inv_step, z_in, inv_in):
 
     ``inner`` (R, N, 2) and ``outer`` (R, G, 2): value and derivative per step at the
     nodes of the uniform-z grid over ``|z| <= z_in`` and of the asinh grid
-    (:class:`~alliancetraj.models.tcdf.LogTCdf`). Below the asinh grid: linear in
+    (:class:`~alliancetraj.models.changepoint.tcdf.LogTCdf`). Below the asinh grid: linear in
     ``w = asinh(z)``; above it: 0. The scalars are the entries of the table's grid,
     passed unpacked so that compiled loops keep them in registers.
     """
@@ -216,13 +220,12 @@ def truncated_t_mixture(w, loc, scale, log_tail, nu, rows, outer, inner, grid,
 #: Stand-in for log(0) in the class evidence (keeps gradients and PyTensor graphs finite).
 NEG = -1e30
 #: Hyperparameters :func:`class_evidence_kernel` differentiates, in the order of its ``theta``.
-THETA = ("noise_scale", "level_mean", "level_var", "slope_mean", "slope_var",
-         "depth_mean", "depth_var", "amplitude_mean", "amplitude_var")
+THETA = KERNEL_THETA
 #: Data inputs of the kernel after ``theta``, in order. First the session-pattern level
 #: (dyads with the same observed sessions share one row): the pattern of each dyad, then
 #: per pattern ``n``, ``an`` (posterior noise shape), the table ``rows``, ``lcp`` (log
 #: configuration priors of u, v, un) and the score-free moments; then the dyad-level
-#: score moments; then the :class:`~alliancetraj.models.tcdf.LogTCdf` arrays.
+#: score moments; then the :class:`~alliancetraj.models.changepoint.tcdf.LogTCdf` arrays.
 PATTERN_INPUTS = ("n", "an", "rows", "lcp", "sx", "sxx", "u_sz", "u_szz", "u_ok", "v_nd",
                   "v_xd", "v_ok", "un_nd", "un_xd", "un_ok")
 SCORE_INPUTS = ("syy", "sy", "sxy", "u_szy", "v_yd", "un_yd")
@@ -237,12 +240,10 @@ def class_offsets(h, noise_shape: float, n, xp=np, log_t_prior=None):
     dyad and class, ``base_i = -n_i/2 log 2 pi + alpha log b0 + log Gamma(alpha + n_i/2)
     - log Gamma(alpha)``. ``h`` maps :data:`THETA` to scalars or arrays of draws (or
     PyTensor variables with ``xp=pytensor.tensor`` and a matching ``log_t_prior``;
-    default :func:`alliancetraj.models.tcdf.log_t_cdf`).
+    default :func:`alliancetraj.models.changepoint.tdist.log_t_cdf`).
     """
-    from scipy import special
-
     if log_t_prior is None:
-        from .tcdf import log_t_cdf as log_t_prior
+        log_t_prior = log_t_cdf
     a0 = float(noise_shape)
     n = np.asarray(n, dtype=float)
     an = a0 + 0.5 * n

@@ -1,51 +1,23 @@
-"""The Student-t log CDF that every closed-form evidence needs, exactly and tabulated.
+"""Tabulated Student-t log CDFs: the tables every compiled kernel reads.
 
-Each conjugate change-point model with a sign-constrained coefficient carries a
-truncation term ``log T_nu(z)`` per configuration (``T_nu``: the standard
-Student-t CDF; ``nu = 2 alpha + n`` is fixed per dyad). :func:`log_t_cdf` is
-the reference (SciPy); :class:`LogTCdf` holds cached per-dof tables that the
-compiled kernels of :mod:`alliancetraj.models._kernels` read. One table format
-serves the exact engine, its empirical-Bayes fit and the PyMC mixture.
+:class:`LogTCdf` holds cached per-dof tables of ``log T_nu(z)`` (the truncation
+term of each configuration's evidence; ``nu = 2 alpha + n`` is fixed per dyad) that
+the compiled kernels of :mod:`alliancetraj.models.changepoint.kernels` read. One
+table format serves the exact engine, its empirical-Bayes fit and the PyMC mixture.
+:func:`~alliancetraj.models.changepoint.tdist.log_t_cdf` (SciPy) is the reference.
 
-Nothing here imports numba, PyMC or PyTensor.
+Importing this module does not import numba: calling a table does (the kernels).
 """
 
 from __future__ import annotations
 
-import math
 import threading
 
 import numpy as np
-from scipy import special
+
+from .tdist import log_t_cdf, t_pdf_log
 
 __all__ = ["LogTCdf", "log_t_cdf", "t_pdf_log"]
-
-
-def log_t_cdf(z, dof) -> np.ndarray:
-    """``log T_dof(z)`` with SciPy; the far lower tail (where the CDF underflows) by its series."""
-    z = np.asarray(z, dtype=float)
-    dof = np.asarray(dof, dtype=float)
-    with np.errstate(divide="ignore", under="ignore"):
-        out = np.log(special.stdtr(dof, z))
-        bad = ~np.isfinite(out)
-        if np.any(bad):
-            # T = 0.5 I_x(dof / 2, 1 / 2) with x = dof / (dof + z^2) -> 0: leading terms of
-            # the incomplete-beta series
-            zz, dd = np.broadcast_arrays(z, dof)
-            zb, db = zz[bad], dd[bad]
-            xb = db / (db + zb * zb)
-            out = np.array(out, copy=True)
-            out[bad] = (math.log(0.5) + 0.5 * db * np.log(xb) + 0.5 * np.log1p(-xb)
-                        - np.log(0.5 * db) - special.betaln(0.5 * db, 0.5))
-    return out
-
-
-def t_pdf_log(z, dof) -> np.ndarray:
-    """Log density of the standard Student-t."""
-    z = np.asarray(z, dtype=float)
-    dof = np.asarray(dof, dtype=float)
-    return (special.gammaln((dof + 1) / 2) - special.gammaln(dof / 2)
-            - 0.5 * np.log(dof * math.pi) - (dof + 1) / 2 * np.log1p(z * z / dof))
 
 
 class LogTCdf:
@@ -130,7 +102,7 @@ class LogTCdf:
             [self.WMAX, 1.0 / self.STEP, self.Z_INNER, 1.0 / self.INNER_STEP])
 
     def __call__(self, z, dof) -> np.ndarray:
-        from . import _kernels
+        from . import kernels
 
         z = np.asarray(z, dtype=float)
         dof = np.asarray(dof, dtype=float)
@@ -141,7 +113,7 @@ class LogTCdf:
             z2 = z.reshape(-1, 1)
             dof_rows = np.broadcast_to(dof, z.shape).reshape(-1)
         rows = self.rows_for(dof_rows)
-        val = _kernels.log_t_cdf_table(np.ascontiguousarray(z2), rows, *self.arrays,
+        val = kernels.log_t_cdf_table(np.ascontiguousarray(z2), rows, *self.arrays,
                                        np.empty(z2.shape))
         val = val.reshape(z.shape)
         off = np.isnan(val)

@@ -1,0 +1,238 @@
+"""Sufficient statistics of every (dyad, configuration) pair: the one builder.
+
+Given its configuration, each class's model is a conjugate regression, so its
+evidence needs only the data moments ``X'X``, ``X'y``, ``y'y`` and ``n``. They are
+computed here for a block of dyads laid out on a dense session grid (configurations
+are shared across the block's dyads; ``*_ok`` masks mark those admissible for each
+dyad), by cumulative sums of the masked moments: every configuration at once.
+The exact engine builds them per block of dyads, the PyMC cohort model once for the
+cohort (:func:`cohort_stats`); both read the same :class:`ConfigStats`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ...io import PanelArrays, to_panel
+from .spec import Settings
+
+__all__ = ["ConfigStats", "block_stats", "cohort_stats", "config_stats", "kernel_view",
+           "merge_stats"]
+
+#: The configuration classes with configurations, as the statistics name them.
+CONFIG_CLASSES = ("u", "v", "un")
+
+
+@dataclass
+class ConfigStats:
+    """Hyperparameter-free statistics of a block of dyads (standardised scores).
+
+    Arrays are indexed by dyad (``D``) and, for the change-point classes, by a
+    configuration shared across dyads (``W`` vertices, ``Kv`` rupture/repair pairs,
+    ``Ku`` rupture sessions); ``*_ok`` marks the configurations admissible for each
+    dyad. The names are those of the compiled kernel's inputs.
+    """
+
+    n: np.ndarray      # (D,)
+    syy: np.ndarray    # (D,)
+    sx: np.ndarray     # (D,) sums of x = t - 1, x^2, y, x y
+    sxx: np.ndarray
+    sy: np.ndarray
+    sxy: np.ndarray
+    u_sz: np.ndarray   # (D, W)  sums of q = ((t - w)/h)^2, q^2, q y
+    u_szz: np.ndarray
+    u_szy: np.ndarray
+    u_ok: np.ndarray
+    v_nd: np.ndarray   # (D, Kv) sessions in the drop, sums of x and y over the drop
+    v_xd: np.ndarray
+    v_yd: np.ndarray
+    v_ok: np.ndarray
+    un_nd: np.ndarray  # (D, Ku)
+    un_xd: np.ndarray
+    un_yd: np.ndarray
+    un_ok: np.ndarray
+    vertex: np.ndarray      # (W,) session of the u minimum
+    v_rupture: np.ndarray   # (Kv,)
+    v_repair: np.ndarray    # (Kv,)
+    un_rupture: np.ndarray  # (Ku,)
+    n_admissible: np.ndarray      # (D, 3) admissible configurations of u, v, un
+    log_config_prior: np.ndarray  # (D, 3) -log n_admissible (0 where none)
+    sessions_key: np.ndarray      # (D, B) uint8: the dyad's observed sessions, bit-packed
+    dyads: pd.Index | None = None
+
+
+def config_stats(scores: np.ndarray, mask: np.ndarray, grid: np.ndarray,
+                 settings: Settings, classes: tuple[str, ...] = CONFIG_CLASSES) -> ConfigStats:
+    """Every configuration's sufficient statistics for a block of dyads.
+
+    Parameters
+    ----------
+    scores, mask : (D, T) arrays
+        Standardised scores on the session grid and the observed sessions.
+    grid : (T,) int array
+        Session numbers of the grid's columns.
+    settings : Settings
+    classes : tuple of {"u", "v", "un"}
+        Limits the configuration statistics to some classes (the others get no
+        configurations: zero admissible).
+    """
+    D, T = scores.shape
+    w = mask.astype(float)
+    y = np.where(mask, scores, 0.0)
+    x = (grid - 1).astype(float)
+    n = w.sum(axis=1)
+    wy = w * y
+    sx = w @ x
+    sy = wy.sum(axis=1)
+
+    # cumulative sums with a leading zero: C[:, j] = sum over grid indices < j
+    c0 = np.concatenate([np.zeros((D, 1)), np.cumsum(w, axis=1)], axis=1)
+    c1 = np.concatenate([np.zeros((D, 1)), np.cumsum(w * x, axis=1)], axis=1)
+    cy = np.concatenate([np.zeros((D, 1)), np.cumsum(wy, axis=1)], axis=1)
+
+    # v_shaped: (r, e) grid index pairs with 1 <= e - r <= L
+    L = settings.max_rupture_length
+    rr, ee = [], []
+    for r in range(T if "v" in classes else 0):
+        for e in range(r + 1, min(T, r + L + 1)):
+            rr.append(r)
+            ee.append(e)
+    rr = np.asarray(rr, dtype=np.int64)
+    ee = np.asarray(ee, dtype=np.int64)
+    v_ok = mask[:, rr] & mask[:, ee] & (c0[:, rr] >= settings.min_pre) if len(rr) else \
+        np.zeros((D, 0), dtype=bool)
+
+    # unrepaired: r grid index, drop to the end
+    ru = np.arange(T if "un" in classes else 0, dtype=np.int64)
+    un_nd = n[:, None] - c0[:, ru]
+    un_ok = mask[:, ru] & (c0[:, ru] >= settings.min_pre) & (un_nd >= settings.min_drop)
+
+    # u_shaped: vertex on the half-session grid, normalised by the farther end
+    first = grid[np.argmax(mask, axis=1)].astype(float)
+    last = grid[T - 1 - np.argmax(mask[:, ::-1], axis=1)].astype(float)
+    lo, hi = grid[0] + settings.u_margin, grid[-1] - settings.u_margin
+    vertex = np.arange(lo, hi + 0.25, 0.5) if hi >= lo and "u" in classes else np.zeros(0)
+    t = grid.astype(float)
+    p2 = (t[:, None] - vertex[None, :]) ** 2          # (T, W)
+    h = np.maximum(vertex[None, :] - first[:, None], last[:, None] - vertex[None, :])
+    h = np.maximum(h, 1e-12)
+    h2 = h * h
+    u_ok = (vertex[None, :] >= first[:, None] + settings.u_margin - 1e-9) & \
+           (vertex[None, :] <= last[:, None] - settings.u_margin + 1e-9)
+
+    n_adm = np.stack([u_ok.sum(axis=1), v_ok.sum(axis=1), un_ok.sum(axis=1)], axis=1)
+    k = n_adm.astype(float)
+    return ConfigStats(
+        n=n, syy=(wy * y).sum(axis=1), sx=sx, sxx=w @ (x * x), sy=sy, sxy=wy @ x,
+        u_sz=(w @ p2) / h2, u_szz=(w @ (p2 * p2)) / (h2 * h2), u_szy=(wy @ p2) / h2, u_ok=u_ok,
+        v_nd=c0[:, ee] - c0[:, rr], v_xd=c1[:, ee] - c1[:, rr], v_yd=cy[:, ee] - cy[:, rr],
+        v_ok=v_ok,
+        un_nd=un_nd, un_xd=sx[:, None] - c1[:, ru], un_yd=sy[:, None] - cy[:, ru], un_ok=un_ok,
+        vertex=vertex,
+        v_rupture=grid[rr].astype(float) if len(rr) else np.zeros(0),
+        v_repair=grid[ee].astype(float) if len(ee) else np.zeros(0),
+        un_rupture=grid[ru].astype(float),
+        n_admissible=n_adm, log_config_prior=-np.log(np.where(k > 0, k, 1.0)),
+        sessions_key=np.packbits(mask, axis=1),
+    )
+
+
+def block_stats(panel: PanelArrays, loc: float, sd: float, settings: Settings,
+                rows: np.ndarray | None = None,
+                classes: tuple[str, ...] = CONFIG_CLASSES) -> ConfigStats:
+    """Statistics (scores standardised as ``(y - loc) / sd``) of a block, or of some of its dyads."""
+    scores, mask = panel.scores, panel.mask
+    if rows is not None:
+        scores, mask = scores[rows], mask[rows]
+    return config_stats((scores - loc) / sd, mask, panel.grid, settings, classes)
+
+
+def cohort_stats(
+    frame: pd.DataFrame,
+    *,
+    loc: float = 0.0,
+    sd: float = 1.0,
+    max_rupture_length: int = 4,
+    u_margin: float = 1.0,
+) -> ConfigStats:
+    """Sufficient statistics of every (dyad, configuration) pair of a whole cohort.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Validated canonical session frame (``dyad``, ``session``, ``score``).
+    loc, sd : float
+        Scores are standardised as ``(score - loc) / sd``.
+    max_rupture_length : int
+        Longest repaired rupture (``repair - rupture`` in sessions).
+    u_margin : float
+        The u minimum lies in ``[t_1 + u_margin, t_n - u_margin]``.
+
+    Returns
+    -------
+    ConfigStats
+        With ``dyads`` set.
+    """
+    panel = to_panel(frame)
+    stats = block_stats(panel, loc, sd, Settings(max_rupture_length=max_rupture_length,
+                                                 u_margin=u_margin))
+    stats.dyads = panel.dyads
+    return stats
+
+
+#: The kernel's per-pattern inputs that come from the statistics, and the score moments.
+PATTERN_STATS = ("n", "sx", "sxx", "u_sz", "u_szz", "u_ok", "v_nd", "v_xd", "v_ok", "un_nd",
+                 "un_xd", "un_ok")
+SCORE_STATS = ("syy", "sy", "sxy", "u_szy", "v_yd", "un_yd")
+
+
+def kernel_view(stats: ConfigStats) -> dict[str, Any]:
+    """The inputs of the compiled class-evidence kernel that do not depend on the priors.
+
+    Dyads observed at the same sessions share every score-free statistic: they are
+    grouped by session pattern (``pattern``: each dyad's row in the per-pattern
+    arrays). Cached on the statistics object: an empirical-Bayes fit evaluates the
+    same blocks many times.
+    """
+    view = getattr(stats, "_kernel_view", None)
+    if view is not None:
+        return view
+    per_dyad = {k: getattr(stats, k) for k in PATTERN_STATS}
+    per_dyad["lcp"] = stats.log_config_prior
+    key = np.ascontiguousarray(stats.sessions_key)
+    _, first, pattern = np.unique(key.view(np.dtype((np.void, key.shape[1]))),
+                                  return_index=True, return_inverse=True)
+    view = {k: np.ascontiguousarray(np.asarray(v)[first]) for k, v in per_dyad.items()}
+    view["pattern"] = pattern.reshape(-1).astype(np.int64)
+    view.update({k: np.ascontiguousarray(getattr(stats, k), dtype=float) for k in SCORE_STATS})
+    stats._kernel_view = view  # type: ignore[attr-defined]
+    return view
+
+
+#: Fields that describe the configuration grid (shared by a block's dyads), not a dyad.
+GRID_FIELDS = ("vertex", "v_rupture", "v_repair", "un_rupture")
+
+
+def merge_stats(stats: list[ConfigStats]) -> list[ConfigStats]:
+    """Concatenate statistics of blocks that share a configuration grid (fewer, larger blocks).
+
+    Per-dyad quantities are unchanged (dyads keep their order within each grid);
+    only the number of vectorised calls falls.
+    """
+    by_grid: dict[tuple, list[ConfigStats]] = {}
+    for s in stats:
+        key = tuple(getattr(s, f).tobytes() for f in GRID_FIELDS)
+        by_grid.setdefault(key, []).append(s)
+    merged = []
+    for same in by_grid.values():
+        if len(same) == 1:
+            merged.append(same[0])
+            continue
+        per_dyad = {f.name: np.concatenate([getattr(s, f.name) for s in same], axis=0)
+                    for f in fields(ConfigStats) if f.name not in (*GRID_FIELDS, "dyads")}
+        merged.append(ConfigStats(**per_dyad, **{f: getattr(same[0], f) for f in GRID_FIELDS}))
+    return merged
