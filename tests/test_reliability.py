@@ -249,7 +249,7 @@ def csv(tmp_path, sessions):
 @pytest.fixture()
 def no_compute(monkeypatch):
     """Make any classification fail loudly: the checks must come first."""
-    module = importlib.import_module("alliancetraj.classify")
+    module = importlib.import_module("alliancetraj.dispatch")
 
     def computed(*args, **kwargs):
         raise AssertionError("classify ran before the options were checked")
@@ -337,7 +337,7 @@ def test_unwritable_location_is_refused_before_computing(csv, capsys, no_compute
 )
 def test_expected_failures_during_the_run_are_one_line(csv, tmp_path, capsys, monkeypatch, exc,
                                                        status, pattern):
-    module = importlib.import_module("alliancetraj.classify")
+    module = importlib.import_module("alliancetraj.dispatch")
 
     def fail(*args, **kwargs):
         raise exc

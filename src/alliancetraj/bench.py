@@ -1242,7 +1242,7 @@ def _load_average() -> list[float] | None:
 def _write_worlds(out, prefix, rows, confusion, names, runners, skipped, command, seed,
                   n_seeds, started, load_before, echo) -> BenchmarkResults:
     from ._version import __version__
-    from .worlds import WORLD_SCORES, world_table, worlds_summary, worst_worlds
+    from .worlds import WORLD_SCORES, describe_worlds, world_table, worlds_summary, worst_worlds
 
     results = pd.DataFrame(rows)
     for col in ("error", "macro_f1"):
@@ -1268,7 +1268,7 @@ def _write_worlds(out, prefix, rows, confusion, names, runners, skipped, command
                      "numpy": np.__version__, "pandas": pd.__version__},
         "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count()},
     }
-    summary = worlds_summary(results, table, worst, meta)
+    summary = worlds_summary(results, table, worst, meta, describe_worlds(meta["worlds"]))
     files = [_write_csv(results, out / f"{prefix}_results.csv"),
              _write_csv(confusion_df, out / f"{prefix}_confusion.csv")]
     if len(table):

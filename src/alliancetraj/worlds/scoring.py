@@ -144,12 +144,12 @@ def _md_table(frame: pd.DataFrame) -> str:
 
 
 def worlds_summary(results: pd.DataFrame, table: pd.DataFrame, worst: pd.DataFrame,
-                   meta: dict[str, Any]) -> str:
+                   meta: dict[str, Any], descriptions: str) -> str:
     """The Markdown summary of a worlds benchmark: command, load, worlds, the worst-world
-    headline and every world (``meta`` as written by :func:`alliancetraj.bench.run_worlds`).
+    headline and every world (``meta`` as written by :func:`alliancetraj.bench.run_worlds`;
+    ``descriptions``: the Markdown list of the worlds, from
+    :func:`alliancetraj.worlds.describe_worlds`).
     """
-    from . import describe_worlds
-
     parts = [
         "# alliancetraj on independent worlds",
         "",
@@ -159,7 +159,7 @@ def worlds_summary(results: pd.DataFrame, table: pd.DataFrame, worst: pd.DataFra
         "",
         "## Worlds",
         "",
-        describe_worlds(meta["worlds"]),
+        descriptions,
         "",
     ]
     if meta.get("skipped"):
