@@ -188,6 +188,8 @@ def build_report(
     dyad: Hashable = "dyad",
     session: Hashable = "session",
     score: Hashable = "score",
+    units: str | None = None,
+    scale: tuple[float, float] | None = None,
 ) -> str:
     """The report as one HTML string (see :func:`write_report`)."""
     from ._version import __version__
