@@ -3,6 +3,8 @@ report, simulate --format parquet."""
 
 from __future__ import annotations
 
+import itertools
+
 import pandas as pd
 import pytest
 
@@ -96,7 +98,7 @@ def test_simulate_parquet_folder_holds_whole_dyads_in_order(tmp_path, capsys):
                                        "part-0002.parquet"]
     frames = [pd.read_parquet(p) for p in parts]
     spans = [(f["dyad"].min(), f["dyad"].max()) for f in frames]
-    assert all(a[1] < b[0] for a, b in zip(spans, spans[1:]))
+    assert all(a[1] < b[0] for a, b in itertools.pairwise(spans))
     whole = pd.concat(frames)
     assert whole["dyad"].nunique() == 1100
     assert (tmp_path / "sessions_parquet_dir_outcomes.csv").exists()
