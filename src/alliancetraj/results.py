@@ -17,9 +17,17 @@ import pandas as pd
 
 from .errors import DataError, format_ids
 
-__all__ = ["CHANGEPOINT_COLUMNS", "CLASSES", "ClassificationResult", "empty_changepoints"]
+__all__ = ["CHANGEPOINT_COLUMNS", "CLASSES", "CLASS_LABELS", "ClassificationResult", "empty_changepoints"]
 
 CLASSES: tuple[str, ...] = ("linear", "u_shaped", "v_shaped", "unrepaired_rupture")
+
+#: Readable class names for tables, figures and text (the same words everywhere).
+CLASS_LABELS: dict[str, str] = {
+    "linear": "Linear",
+    "u_shaped": "U-shaped",
+    "v_shaped": "V-shaped",
+    "unrepaired_rupture": "Unrepaired rupture",
+}
 
 #: Columns of :attr:`ClassificationResult.changepoints`, in order. ``*_low``/``*_high``
 #: bound the credible set (or interval) at :attr:`ClassificationResult.credible_level`;
