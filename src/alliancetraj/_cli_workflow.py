@@ -8,6 +8,7 @@ computation, and every output is written atomically.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ._cli_base import (
@@ -139,7 +140,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
         options = {} if args.seed is None else {"seed": args.seed}
         if args.method == "exact":
-            options["progress"] = not args.no_progress
+            options["progress"] = not args.no_progress and sys.stderr.isatty()
         result = classify(sessions, method=args.method, **options)
     fit = _relate(args, result, outcomes) if outcomes is not None else None
     meta = {"sessions file": str(sessions_path)}

@@ -211,8 +211,8 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     options = {}
     if args.seed is not None:
         options["seed"] = args.seed
-    if args.method == "exact":
-        options["progress"] = not args.no_progress
+    if args.method == "exact":   # a bar only in a terminal: a log gets no \r-drawn bar
+        options["progress"] = not args.no_progress and sys.stderr.isatty()
     if args.workers is not None:
         options["workers"] = args.workers
     if args.scheduler is not None:
