@@ -30,6 +30,7 @@ def _cli(args, capsys):
     return status, captured.out, captured.err.strip()
 
 
+@pytest.mark.filterwarnings("always")     # the command shows its warnings as lines
 def test_classify_to_xlsx_then_relate_from_it(cohort, tmp_path, capsys):
     classes = tmp_path / "classes.xlsx"
     status, out, _ = _cli(["classify", cohort / "c.csv", "--out", classes, "--method", "rules"],
@@ -41,11 +42,13 @@ def test_classify_to_xlsx_then_relate_from_it(cohort, tmp_path, capsys):
         summary = pd.read_excel(book, "summary", index_col=0)
     assert len(table) == 60 and summary["n_dyads"].sum() == 60
     effects = tmp_path / "effects.csv"
-    with pytest.warns(UserWarning, match="hard labels"):   # rules: 0/1 probabilities
-        status, out, _ = _cli(["relate", classes, cohort / "c_outcomes.csv", "--outcome",
-                               "recovery", "--covariate", "baseline_severity", "--out",
-                               effects], capsys)
+    status, out, err = _cli(["relate", classes, cohort / "c_outcomes.csv", "--outcome",
+                             "recovery", "--covariate", "baseline_severity", "--out",
+                             effects], capsys)
     assert status == 0 and "Class effects on 'recovery'" in out
+    # rules give 0/1 probabilities: said once, in one line
+    assert err.startswith("alliancetraj relate: warning: The 'from table' classifier gives "
+                          "hard labels") and len(err.splitlines()) == 1
     got = pd.read_csv(effects, index_col=0)
     assert got.index.tolist() == ["u_shaped", "v_shaped", "unrepaired_rupture"]
     assert {"estimate", "ci_low", "ci_high", "p_value"} <= set(got.columns)
@@ -108,3 +111,26 @@ def test_simulate_parquet_folder_holds_whole_dyads_in_order(tmp_path, capsys):
     (folder / "mine.txt").write_text("keep")
     status, _, err = _cli(["simulate", "--out", folder, "--format", "parquet"], capsys)
     assert status == 2 and "did not write" in err and (folder / "mine.txt").exists()
+
+
+@pytest.mark.filterwarnings("always")
+def test_sav_input_with_missing_codes_and_excel_sheet(tmp_path, capsys):
+    pyreadstat = pytest.importorskip("pyreadstat")
+    sessions = pd.DataFrame({"client": ["a"] * 6 + ["b"] * 6, "visit": list(range(1, 7)) * 2,
+                             "srs": [30, 31, 99, 32, 33, 34, 35, 36, 20, 21, 22, 23.0]})
+    sav = tmp_path / "s.sav"
+    pyreadstat.write_sav(sessions, str(sav), missing_ranges={"srs": [99.0]})
+    cols = ["--dyad", "client", "--session", "visit", "--score", "srs", "--scale", "0", "40"]
+    status, _, err = _cli(["validate", sav, *cols], capsys)
+    assert status == 2 and "warning: Column 'srs' (score): 1 value(s) are missing-value" in err
+    assert "1 missing (NaN)" in err.splitlines()[-1]
+    status, out, _ = _cli(["validate", sav, *cols, "--dropna"], capsys)
+    assert status == 0 and "rated sessions: 11" in out
+    book = tmp_path / "book.xlsx"
+    with pd.ExcelWriter(book) as writer:
+        pd.DataFrame({"x": [1]}).to_excel(writer, sheet_name="notes")
+        sessions.replace({"srs": {99: 31.5}}).to_excel(writer, sheet_name="srs", index=False)
+    status, out, _ = _cli(["validate", book, *cols, "--sheet", "srs"], capsys)
+    assert status == 0 and "rated sessions: 12" in out
+    status, _, err = _cli(["validate", book, *cols, "--sheet", "2"], capsys)
+    assert status == 2 and "Sheet 2 is not in" in err

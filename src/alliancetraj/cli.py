@@ -18,6 +18,7 @@ import os
 import re
 import signal
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -465,8 +466,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(_one_line(args.command, exc, sub), file=sys.stderr)
         return EXIT_USAGE
 
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        # a warning is one line naming the command, not a source line of the package
+        first = (str(message).strip().splitlines() or [category.__name__])[0]
+        print(f"alliancetraj {args.command}: warning: {first}", file=sys.stderr)
+
     try:
-        return func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = show
+            return func(args)
     except _Terminated:
         print(f"alliancetraj {args.command}: terminated; no partial output was left",
               file=sys.stderr)
