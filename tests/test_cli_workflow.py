@@ -70,7 +70,11 @@ def test_classify_to_xlsx_then_relate_from_it(cohort, tmp_path, capsys):
       "--outcome needs an outcomes file"),
      (["report", "{c}/c.csv", "--method", "rules", "--seed", "1", "--out", "{t}/r.html"],
       "draws no random numbers"),
-     (["simulate", "--out", "{t}/dir/"], "--format parquet")],
+     (["simulate", "--out", "{t}/dir/"], "--format parquet"),
+     (["report", "{c}/c.csv", "--outcomes", "{c}/c_outcomes.csv", "--outcome", "recovry",
+       "--out", "{t}/r.html"], "Column 'recovry' (--outcome) is not in the outcomes file"),
+     (["report", "{c}/c.csv", "--outcomes", "{c}/c_outcomes.csv", "--outcome", "recovery",
+       "--covariate", "age", "--out", "{t}/r.html"], "Column 'age' (--covariate)")],
 )
 def test_new_commands_check_before_computing(cohort, tmp_path, capsys, args, pattern):
     args = [a.replace("{c}", str(cohort)).replace("{t}", str(tmp_path)) for a in args]

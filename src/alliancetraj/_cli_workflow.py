@@ -48,32 +48,34 @@ def _outcome_checks(args: argparse.Namespace, option: str = "OUTCOMES") -> Path 
 
 
 def _read_outcomes(args: argparse.Namespace, source: Path):
+    """Read the outcomes file and check its columns (before anything is computed)."""
+    from .errors import DataError, format_ids
     from .formats import read_table
 
     sheet = _sheet(argparse.Namespace(sheet=args.outcomes_sheet))
     table = read_table(source, sheet=sheet)
-    if args.dyad not in table.columns:
-        first = table.columns[0] if len(table.columns) else None
-        if args.dyad == "dyad" and first is not None and str(first).startswith("Unnamed"):
-            table = table.rename(columns={first: "dyad"})       # an unnamed index column
-        else:
-            from .errors import DataError, format_ids
-
+    if args.dyad not in table.columns and args.dyad == "dyad" and len(table.columns) \
+            and str(table.columns[0]).startswith("Unnamed"):
+        table = table.rename(columns={table.columns[0]: "dyad"})   # an unnamed index column
+    wanted = [("--dyad", args.dyad), ("--outcome", args.outcome),
+              *(("--covariate", c) for c in args.covariate or [])]
+    for option, column in wanted:
+        if column not in table.columns:
             raise DataError(
-                f"Column {args.dyad!r} (dyad) is not in the outcomes file {str(source)!r}. "
+                f"Column {column!r} ({option}) is not in the outcomes file {str(source)!r}. "
                 f"Columns present: {format_ids([str(c) for c in table.columns], limit=12)}. "
-                "Pass the right name with --dyad."
+                f"Pass the right name with {option}."
             )
     return table
 
 
-def _relate(args: argparse.Namespace, result, source: Path):
+def _relate(args: argparse.Namespace, result, outcomes):
     from .outcomes import relate_outcomes
 
     options = {}
-    if args.seed is not None:
+    if args.seed is not None and args.estimator == "draws":
         options["seed"] = args.seed
-    return relate_outcomes(result, _read_outcomes(args, source), outcome=args.outcome,
+    return relate_outcomes(result, outcomes, outcome=args.outcome,
                            covariates=list(args.covariate or []), family=args.family,
                            method=args.estimator, dyad=args.dyad, **options)
 
@@ -91,10 +93,11 @@ def _cmd_relate(args: argparse.Namespace) -> int:
     from .formats import read_table
     from .results import ClassificationResult
 
+    outcomes = _read_outcomes(args, source)
     result = ClassificationResult.from_frame(
         read_table(classes, sheet=_sheet(argparse.Namespace(sheet=args.classes_sheet))),
         dyad=args.classes_dyad)
-    fit = _relate(args, result, source)
+    fit = _relate(args, result, outcomes)
     notes = fit.notes or []
     extra = {"notes": _notes_frame(notes)} if notes else {}
     _write_table(fit.effects, out, fmt, sheets=extra)
@@ -129,6 +132,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     from .report import write_report
 
+    table = _read_outcomes(args, outcomes) if outcomes is not None else None
     sessions = _load(args, sessions_path)
     if classes is not None:
         from .formats import read_table
@@ -142,7 +146,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         if args.method == "exact":
             options["progress"] = not args.no_progress and sys.stderr.isatty()
         result = classify(sessions, method=args.method, **options)
-    fit = _relate(args, result, outcomes) if outcomes is not None else None
+    fit = _relate(args, result, table) if table is not None else None
     meta = {"sessions file": str(sessions_path)}
     if outcomes is not None:
         meta["outcomes file"] = str(outcomes)
