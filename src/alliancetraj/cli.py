@@ -310,7 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(
         prog="alliancetraj",
-        description="Therapeutic-alliance trajectories: classify, simulate, benchmark.",
+        description="Therapeutic-alliance trajectories: read your sessions file, classify every "
+                    "dyad, relate the classes to an outcome, write a report.",
     )
     parser.add_argument("--version", action="version", version=f"alliancetraj {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -352,15 +353,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_simulate, parser_=p)
 
     p = sub.add_parser("validate", help="check a sessions file and print a summary")
-    p.add_argument("file", help="sessions file (.csv, .tsv or .parquet), long format")
+    p.add_argument("file", help="sessions file, long format (.csv, .csv.gz, .tsv, .parquet, "
+                                ".sav, .dta or .xlsx)")
     _add_columns(p)
     p.set_defaults(func=_cmd_validate, parser_=p)
 
     p = sub.add_parser("classify", help="classify every dyad's trajectory")
-    p.add_argument("file", help="CSV/Parquet file, or a directory of Parquet files (Dask)")
+    p.add_argument("file", help="sessions file (.csv, .csv.gz, .tsv, .parquet, .sav, .dta or "
+                                ".xlsx), or a directory of Parquet files (runs on Dask)")
     p.add_argument("--out", required=True,
-                   help="output table (.csv, .csv.gz or .parquet) for a file input; a new, empty "
-                        "or alliancetraj-written directory for a directory input")
+                   help="output table (.csv, .csv.gz, .parquet, or .xlsx with sheets results "
+                        "and summary) for a file input; a new, empty or alliancetraj-written "
+                        "directory for a directory input")
     p.add_argument("--method", default="exact",
                    choices=["exact", "pymc", "growth", "rules", "pelt"],
                    help="classification method (default: exact)")
@@ -393,12 +397,13 @@ def build_parser() -> argparse.ArgumentParser:
                     "rupture, its onset and depth, and an alert. With --fit-priors, FILE is a "
                     "reference cohort of past treatments and the fitted priors are written "
                     "to --priors.")
-    p.add_argument("file", help="sessions (.csv/.parquet): the caseload, or the reference "
-                                "cohort with --fit-priors")
+    p.add_argument("file", help="sessions (.csv, .parquet, .sav, .dta or .xlsx): the caseload, "
+                                "or the reference cohort with --fit-priors")
     p.add_argument("--priors", required=True,
                    help="priors JSON file (read, or written with --fit-priors)")
     p.add_argument("--out", default=None,
-                   help="alerts table (.csv, .csv.gz or .parquet); needed unless --fit-priors")
+                   help="alerts table (.csv, .csv.gz, .parquet or .xlsx); needed unless "
+                        "--fit-priors")
     p.add_argument("--fit-priors", action="store_true",
                    help="fit priors on FILE (a reference cohort) and write them to --priors")
     p.add_argument("--threshold", type=float, default=None,
