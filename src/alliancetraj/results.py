@@ -231,6 +231,7 @@ class ClassificationResult:
 
         Examples
         --------
+        >>> import pandas as pd
         >>> import alliancetraj as at
         >>> res = at.ClassificationResult.from_labels(
         ...     pd.Series(["linear", "v_shaped"], index=["a", "b"]), method="rules")
