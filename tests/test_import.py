@@ -45,9 +45,13 @@ def test_lazy_names_work_like_eager_ones():
         "assert callable(at.classify) and at.classify is classify, at.classify\n"
         "assert callable(at.monitor) and isinstance(at.datasets, types.ModuleType)\n"
         "assert set(at.__all__) <= set(dir(at))\n"
+
         "print('ok')\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "ok", out.stderr
+    submodule_first = "import alliancetraj as at; assert callable(at.io.to_panel); print('ok')"
+    out = subprocess.run([sys.executable, "-c", submodule_first], capture_output=True, text=True)
     assert out.stdout.strip() == "ok", out.stderr
     import alliancetraj as at
 

@@ -13,6 +13,7 @@ scipy; ``from alliancetraj import classify`` and ``dir(alliancetraj)`` work as u
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 import types
 from typing import TYPE_CHECKING, Any
@@ -67,6 +68,9 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     where = _WHERE.get(name, "")
     if where == "":
+        # a submodule (``at.io``, ``at.errors``), reachable as eager imports made it
+        if not name.startswith("__") and importlib.util.find_spec(f"{__name__}.{name}"):
+            return importlib.import_module(f".{name}", __name__)
         raise AttributeError(f"module 'alliancetraj' has no attribute {name!r}")
     if where is None:
         value = importlib.import_module(f".{name}", __name__)
