@@ -12,6 +12,7 @@ import pytest
 import alliancetraj as at
 from alliancetraj import demo
 from alliancetraj.cli import main
+from alliancetraj.results import CLASS_LABELS
 
 TABLES = ("classification.csv", "summary.csv", "effects.csv", "confusion.csv")
 
@@ -52,9 +53,9 @@ def _check_output(out, n_dyads, lines):
     effects = pd.read_csv(out / "effects.csv", index_col=0)
     assert list(effects.index) == ["u_shaped", "v_shaped", "unrepaired_rupture"]
     for cls, row in effects.iterrows():  # the effects table of the report is the CSV's
-        assert f"<th>{cls}</th>" in text and f"{row['estimate']:.3f}" in text
+        assert f"<td>{CLASS_LABELS[cls]}</td>" in text and f"{row['estimate']:.3f}" in text
     for cls, n in summary["n_dyads"].items():
-        assert re.search(rf"<th>{cls}</th>\s*<td>{n}</td>", text)
+        assert re.search(rf"<td>{CLASS_LABELS[cls]}</td>\s*<td>{n}</td>", text)
     assert f"simulated dyads</dt><dd>{n_dyads}" in text
     assert any(str(out) in line for line in lines)
 

@@ -67,9 +67,9 @@ def test_missing_and_unparsable_files(tmp_path):
     bad.write_text("not parquet")
     with pytest.raises(at.DataError, match="Could not parse"):
         at.load_sessions(bad)
-    (tmp_path / "x.xlsx").write_text("")
+    (tmp_path / "x.ods").write_text("")
     with pytest.raises(at.DataError, match="Unknown file type"):
-        at.load_sessions(tmp_path / "x.xlsx")
+        at.load_sessions(tmp_path / "x.ods")
 
 
 def test_dropna_warns_with_count():

@@ -113,6 +113,9 @@ def test_notebook_runs(path: Path, tmp_path: Path):
         if o.get("output_type") == "error"
     ]
     assert not errors
+    streams = " ".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                       for o in c.outputs if o.get("output_type") == "stream")
+    assert "IProgress not found" not in streams
     images = [
         o
         for c in nb.cells
@@ -121,3 +124,20 @@ def test_notebook_runs(path: Path, tmp_path: Path):
         if "image/png" in o.get("data", {})
     ]
     assert images, "every example notebook draws at least one figure"
+
+
+def test_jupytext_execute_runs_from_the_command_line(tmp_path):
+    """`jupytext --set-kernel python3 --execute` (as the README says) needs nbconvert: the
+    notebooks extra installs it."""
+    import subprocess
+
+    pytest.importorskip("nbconvert", reason="needs the 'notebooks' extra")
+    script = tmp_path / "tiny.py"
+    script.write_text("# %%\nimport alliancetraj as at\nprint(at.CLASSES[1])\n")
+    proc = subprocess.run([sys.executable, "-m", "jupytext", "--to", "notebook", "--set-kernel",
+                           "python3", "--execute",
+                           str(script)], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=TIMEOUT)
+    assert proc.returncode == 0, proc.stderr
+    nb = nbformat.read(tmp_path / "tiny.ipynb", as_version=4)
+    assert nb.cells[0].outputs[0]["text"].strip() == "u_shaped"

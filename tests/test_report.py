@@ -17,6 +17,9 @@ import matplotlib.pyplot as plt
 
 import alliancetraj as at
 from alliancetraj.report import build_report, confusion_table, example_dyads, write_report
+from alliancetraj.results import CLASS_LABELS
+
+LABEL_OF = {v: k for k, v in CLASS_LABELS.items()}
 
 
 class Page(HTMLParser):
@@ -147,27 +150,29 @@ def test_report_embeds_every_figure_as_png(page):
         "figure-dyad-1",
         "figure-dyad-2",
         "figure-effects",
-        "figure-confusion",
     }
     assert expected <= set(parsed.images)
     for name, data in parsed.images.items():
         height, width, _ = png_shape(data)
-        assert height > 100 and width > 100, name
+        # sane sizes: readable, no bigger than the page at 100 dpi, not a sliver
+        assert 150 < height <= 1000 and 300 < width <= 1250, (name, height, width)
+        assert 0.2 < height / width < 1.5, (name, height, width)
 
 
 def test_report_tables_hold_the_numbers(page, result, effects, cohort):
     _, parsed = page
     summary = parsed.tables["summary-table"]
-    rows = {r[0]: r[1:] for r in summary if r and r[0] in at.CLASSES}
+    rows = {LABEL_OF[r[0]]: r[1:] for r in summary if r and r[0] in LABEL_OF}
     expected = result.summary()
     for cls in at.CLASSES:
         assert int(rows[cls][0]) == expected.loc[cls, "n_dyads"]
         assert float(rows[cls][1]) == pytest.approx(expected.loc[cls, "share"], abs=5e-4)
-    eff = {r[0]: r[1:] for r in parsed.tables["effects-table"] if r and r[0] in at.CLASSES}
+    eff = {LABEL_OF[r[0]]: r[1:] for r in parsed.tables["effects-table"] if r and r[0] in LABEL_OF}
     assert set(eff) == set(effects.index)
     assert eff["v_shaped"][0] == "0.520" and eff["v_shaped"][-1] == "<0.001"
     cm = confusion_table(cohort.truth, result)
-    conf = {r[0]: r[1:] for r in parsed.tables["confusion-table"] if r and r[0] in at.CLASSES}
+    conf = {LABEL_OF[r[0]]: r[1:] for r in parsed.tables["confusion-table"]
+            if r and r[0] in LABEL_OF}
     for cls in at.CLASSES:
         assert [int(v) for v in conf[cls]] == [*cm.loc[cls].tolist(), cm.loc[cls].sum()]
 
@@ -182,13 +187,61 @@ def test_confusion_table_counts_truth_against_estimate(cohort, result):
             assert cm.loc[t, p] == direct.loc[t, p]
 
 
-def test_example_dyads_show_ruptures_and_the_least_certain(result):
-    chosen = example_dyads(result, n=3)
-    assert len(chosen) == len(set(chosen)) == 3
+def test_example_dyads_follow_the_stated_rule(result):
+    chosen = example_dyads(result)
     labels = result.labels.astype(str)
-    assert labels[chosen[0]] == "v_shaped" and labels[chosen[1]] == "unrepaired_rupture"
-    rest = result.probabilities.drop(index=chosen[:2])
-    assert chosen[2] == rest.max(axis=1).idxmin()
+    probs = result.probabilities
+    clearest = [probs.loc[labels.index[labels == c], c].idxmax() for c in at.CLASSES
+                if (labels == c).any()]
+    assert chosen[:-1] == clearest
+    assert chosen[-1] == probs.drop(index=clearest).max(axis=1).idxmin()
+    assert example_dyads(result, n=2) == clearest[:2]
+
+
+def test_example_dyads_show_their_four_probabilities(page, result):
+    text, parsed = page
+    assert "Chosen by a fixed rule: for each class" in text
+    rows = parsed.tables["dyads-table"]
+    assert rows[0][2:6] == [f"P({CLASS_LABELS[c]})" for c in at.CLASSES]
+    for row in rows[1:]:
+        dyad = next(d for d in result.dyads if str(d) == row[0])
+        expected = [f"{v:.2f}" for v in result.probabilities.loc[dyad, list(at.CLASSES)]]
+        assert row[2:6] == expected
+
+
+def test_report_reads_like_a_results_section(page):
+    text, parsed = page
+    body = text.split("<body>", 1)[1]
+    # a methods paragraph and a guide to the probabilities, before the results
+    assert body.index('id="methods"') < body.index('id="how-to-read"') < body.index(
+        'id="summary"')
+    # one effects table, one forest plot, one confusion table; no repeated summary text
+    assert body.count("<table") == len(parsed.tables) == 4
+    assert sum(k.startswith("figure-effects") for k in parsed.images) == 1
+    assert "<pre" not in body and "figure-confusion" not in parsed.images
+    # readable labels, no snake_case class names or column headers in the visible text
+    visible = " ".join(cell for table in parsed.tables.values() for row in table for cell in row)
+    for word in (*at.CLASSES[1:], "n_dyads", "std_error", "p_value", "expected_share"):
+        assert word not in visible
+    assert "U-shaped" in visible
+
+
+def test_methods_paragraph_is_written_from_the_settings(cohort):
+    res = at.classify(cohort.sessions, method="rules")
+    fit = at.relate_outcomes(at.classify(cohort.sessions, progress=False), cohort.outcomes,
+                             outcome="recovery", covariates=["baseline_severity"])
+    text = build_report(res, cohort.sessions, effects=fit, units="RAS points", scale=(1, 5))
+    methods = text.split('id="methods"', 1)[1].split("</section>", 1)[0]
+    n = cohort.sessions.groupby("dyad").size()
+    assert f"{len(cohort.sessions):,} rated sessions of {len(n)}" in methods
+    assert f"({n.min()} to {n.max()} sessions per dyad" in methods
+    assert "declared as 1 to 5" in methods
+    assert "labelled by rules" in methods and "hard" in methods
+    assert "bias-adjusted three-step estimator (BCH" in methods
+    assert "adjusted for baseline_severity" in methods and "in RAS points" in methods
+    assert "95% confidence intervals" in methods
+    exact = build_report(at.classify(cohort.sessions, progress=False), cohort.sessions)
+    assert "exact posterior probabilities" in exact and "empirical Bayes" in exact
 
 
 def test_report_without_outcomes_or_truth_says_so(cohort, result):

@@ -1,4 +1,5 @@
-"""Command line: ``alliancetraj demo | simulate | validate | classify | benchmark``.
+"""Command line: ``alliancetraj demo | simulate | validate | classify | relate | report |
+benchmark | monitor``.
 
 Every option and every output path is checked *before* any computation. Expected
 failures (bad data, a bad option, an unwritable path, too little memory, a Dask
@@ -17,168 +18,116 @@ import os
 import re
 import signal
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ._files import atomic_paths, check_file_target, write_atomic
+from ._cli_base import (
+    _SEEDED,
+    _TABLE_FORMATS,
+    EXIT_INTERRUPT,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    _add_columns,
+    _CliError,
+    _finite_float,
+    _folder_target,
+    _input_file,
+    _int_at_least,
+    _load,
+    _Parser,
+    _same_file,
+    _scale,
+    _table_target,
+    _Terminated,
+    _write_table,
+)
+from ._cli_workflow import add_workflow_commands
+from ._files import atomic_dir, atomic_paths, check_dir_target, check_file_target
 from .errors import DataError
+from .formats import write_tables
 
 __all__ = ["main"]
 
-EXIT_USAGE = 2
-EXIT_INTERRUPT = 130
-EXIT_TERMINATED = 143
-
-#: Table formats written, by (lower-case) file-name ending.
-_TABLE_FORMATS = {".csv": "csv", ".csv.gz": "csv", ".parquet": "parquet", ".pq": "parquet"}
-#: Methods that draw random numbers (take ``seed``).
-_SEEDED = ("exact", "pymc", "growth")
-
-
-class _CliError(Exception):
-    """An error to report in one line."""
-
-
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread so that partial outputs are removed."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """An argument parser whose usage errors are one line on stderr (exit status 2)."""
-
-    def error(self, message: str):  # type: ignore[override]
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-# --------------------------------------------------------------------------- option types
-def _int_at_least(low: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"must be an integer >= {low}; got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {low}; got {text!r}")
-        return value
-
-    parse.__name__ = f"integer >= {low}"
-    return parse
-
-
-def _finite_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number; got {text!r}") from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise argparse.ArgumentTypeError(f"must be a finite number; got {text!r}")
-    return value
-
-
-def _scale(values: Sequence[str] | None) -> tuple[float, float] | None:
-    if values is None:
-        return None
-    try:
-        low, high = (float(v) for v in values)
-    except ValueError:
-        raise _CliError(f"--scale takes two numbers LOW HIGH; got {' '.join(values)}") from None
-    if not (low < high) or any(v in (float("inf"), float("-inf")) for v in (low, high)):
-        raise _CliError(f"--scale takes two finite numbers LOW < HIGH; got {' '.join(values)}")
-    return low, high
-
-
-# ------------------------------------------------------------------------ path checks
-def _table_target(raw: str, option: str = "--out") -> tuple[Path, str]:
-    """Check an output table path before computing; return it and its format."""
-    if raw.endswith(("/", os.sep)):
-        raise _CliError(
-            f"{option} {raw!r} names a directory, but a table file is written; give a file "
-            "name ending in .csv, .csv.gz or .parquet"
-        )
-    path = Path(raw)
-    if path.is_dir():
-        check_file_target(path, what=option)     # says: an existing directory
-    name = path.name.lower()
-    fmt = next((f for s, f in sorted(_TABLE_FORMATS.items(), key=lambda kv: -len(kv[0]))
-                if name.endswith(s)), None)
-    if fmt is None:
-        raise _CliError(
-            f"{option} {raw!r}: unknown file type {path.suffix or '(none)'!r}; write .csv, "
-            ".csv.gz or .parquet (for Excel, write .csv and open it there)"
-        )
-    if fmt == "parquet" and importlib.util.find_spec("pyarrow") is None:
-        raise _CliError(f"{option} {raw!r}: writing Parquet needs pyarrow: "
-                        "`pip install alliancetraj[parquet]`")
-    check_file_target(path, what=option)
-    return path, fmt
-
-
-def _folder_target(raw: str, option: str = "--out") -> Path:
-    """Check an output folder (demo, benchmark) before computing."""
-    path = Path(raw)
-    if path.exists() and not path.is_dir():
-        raise _CliError(f"{option} {raw!r} is an existing file, but a folder is written there; "
-                        "give a folder name")
-    probe = path / "_"
-    check_file_target(probe, what=option)  # the nearest existing folder must be writable
-    return path
-
-
-def _write_table(frame, path: Path, fmt: str, *, index: bool = True) -> None:
-    if fmt == "parquet":
-        write_atomic(path, lambda tmp: frame.to_parquet(tmp, index=index))
-    else:
-        write_atomic(path, lambda tmp: frame.to_csv(tmp, index=index))
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:  # pragma: no cover
-        return False
-
-
 # ----------------------------------------------------------------------------- commands
-def _cmd_simulate(args: argparse.Namespace) -> int:
-    from .simulate import simulate_cohort
+#: Dyads per file of a simulated Parquet folder (``simulate --format parquet``).
+_DYADS_PER_PART = 500
 
-    out, fmt = _table_target(args.out)
-    stem = out.name[: len(out.name) - len(next(s for s in sorted(_TABLE_FORMATS, key=len,
-                                                                   reverse=True)
-                                              if out.name.lower().endswith(s)))]
-    outcomes_path = out.with_name(f"{stem}_outcomes.csv")
-    truth_path = out.with_name(f"{stem}_truth.csv")
-    for extra in (outcomes_path, truth_path):
+
+def _simulate_targets(args: argparse.Namespace) -> tuple[Path, str, list[Path]]:
+    """The sessions target, its format and the files beside it; checked, nothing written."""
+    if args.format == "parquet":
+        if importlib.util.find_spec("pyarrow") is None:
+            raise _CliError("--format parquet needs pyarrow: `pip install alliancetraj[parquet]`")
+        out = Path(args.out.rstrip("/" + os.sep) or args.out)
+        check_dir_target(out, _owned_part, what="--out")
+        stem, fmt = out.name, "folder"
+    else:
+        if args.out.endswith(("/", os.sep)):
+            raise _CliError(f"--out {args.out!r} names a directory, but a table file is written; "
+                            "give a file name, or add --format parquet to write a folder of "
+                            "Parquet files (what classify reads on Dask)")
+        out, fmt = _table_target(args.out)
+        ending = next(e for e in sorted(_TABLE_FORMATS, key=len, reverse=True)
+                      if out.name.lower().endswith(e))
+        stem = out.name[: len(out.name) - len(ending)]
+    extras = [] if fmt == "excel" else [out.with_name(f"{stem}_outcomes.csv"),
+                                         out.with_name(f"{stem}_truth.csv")]
+    for extra in extras:
         check_file_target(extra, what="--out")
+    return out, fmt, extras
+
+
+def _owned_part(name: str) -> bool:
+    return re.fullmatch(r"part-\d{4}\.parquet", name) is not None
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    out, fmt, extras = _simulate_targets(args)
     if args.min_sessions > args.max_sessions:
         raise _CliError(f"--min-sessions ({args.min_sessions}) must be <= --max-sessions "
                         f"({args.max_sessions})")
+    from .simulate import simulate_cohort
+
     cohort = simulate_cohort(
         n_dyads=args.n_dyads, seed=args.seed,
         n_sessions=(args.min_sessions, args.max_sessions),
         noise=args.noise, ar1=args.ar1, df=args.df, missing=args.missing,
     )
-    # the three files belong together: all written, then all moved into place
-    with atomic_paths(out, outcomes_path, truth_path) as (tmp, tmp_outcomes, tmp_truth):
-        if fmt == "parquet":
-            cohort.sessions.to_parquet(tmp, index=False)
-        else:
-            cohort.sessions.to_csv(tmp, index=False)
+    if fmt == "excel":
+        write_tables(out, {"sessions": cohort.sessions, "outcomes": cohort.outcomes,
+                           "truth": cohort.truth}, index={"sessions": False})
+        print(f"wrote {len(cohort.sessions)} sessions of {args.n_dyads} dyads to {out} "
+              "(sheets sessions, outcomes, truth)")
+        return 0
+    # the files belong together: all written, then all moved into place
+    with atomic_paths(*extras) as (tmp_outcomes, tmp_truth):
         cohort.outcomes.to_csv(tmp_outcomes)
         cohort.truth.to_csv(tmp_truth)
-    print(f"wrote {len(cohort.sessions)} sessions of {args.n_dyads} dyads to {out}")
-    print(f"wrote outcomes to {outcomes_path} and the truth to {truth_path}")
+        if fmt == "folder":
+            _write_parts(cohort.sessions, out)
+        else:
+            _write_table(cohort.sessions, out, fmt, index=False)
+    kind = "a folder of Parquet files " if fmt == "folder" else ""
+    print(f"wrote {len(cohort.sessions)} sessions of {args.n_dyads} dyads to {kind}{out}")
+    print(f"wrote outcomes to {extras[0]} and the truth to {extras[1]}")
     return 0
 
 
-def _cmd_validate(args: argparse.Namespace) -> int:
-    from .io import load_sessions
+def _write_parts(sessions, out: Path) -> None:
+    """Sessions as a Parquet folder: whole dyads per file, files in dyad order."""
+    sessions = sessions.sort_values(["dyad", "session"], kind="stable")
+    dyads = sessions["dyad"].unique()
+    with atomic_dir(out, _owned_part) as tmp:
+        for i, start in enumerate(range(0, len(dyads), _DYADS_PER_PART)):
+            part = sessions[sessions["dyad"].isin(dyads[start:start + _DYADS_PER_PART])]
+            part.to_parquet(tmp / f"part-{i:04d}.parquet", index=False)
 
-    frame = load_sessions(
-        args.file, dyad=args.dyad, session=args.session, score=args.score,
-        scale=_scale(args.scale), dropna=args.dropna,
-    )
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    _input_file(args.file, folder=True)
+    _scale(args.scale)
+    frame = _load(args, args.file)
     per = frame.groupby("dyad", sort=False)["session"]
     n_obs = per.size()
     span = per.max() - per.min() + 1
@@ -195,10 +144,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _classify_checks(args: argparse.Namespace) -> tuple[Path, bool, Path, str | None]:
     """Check every classify option and the output path; nothing is computed yet."""
-    source = Path(args.file)
-    if not source.exists():
-        raise _CliError(f"FILE {args.file!r} does not exist; check the path (relative paths "
-                        f"are read from {str(Path.cwd())!r})")
+    source = _input_file(args.file, folder=True)
     on_dask = source.is_dir()
     if not on_dask:
         for option, value in (("--workers", args.workers), ("--scheduler", args.scheduler)):
@@ -207,6 +153,9 @@ def _classify_checks(args: argparse.Namespace) -> tuple[Path, bool, Path, str | 
                     f"{option} runs Dask on a directory of Parquet files, but {args.file!r} is "
                     f"a file; drop {option}, or give the directory"
                 )
+    if on_dask and args.sheet is not None:
+        raise _CliError(f"--sheet reads an Excel file, but {args.file!r} is a directory; "
+                        "drop --sheet")
     if on_dask and args.method != "exact":
         raise _CliError(f"--method {args.method}: a directory of Parquet files (Dask) is "
                         "classified with --method exact only")
@@ -263,8 +212,8 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     options = {}
     if args.seed is not None:
         options["seed"] = args.seed
-    if args.method == "exact":
-        options["progress"] = not args.no_progress
+    if args.method == "exact":   # a bar only in a terminal: a log gets no \r-drawn bar
+        options["progress"] = not args.no_progress and sys.stderr.isatty()
     if args.workers is not None:
         options["workers"] = args.workers
     if args.scheduler is not None:
@@ -286,8 +235,8 @@ def _cmd_classify(args: argparse.Namespace) -> int:
                 obj.close()
         print(f"wrote results to {out}")
         return 0
-    result = classify(source, method=args.method, **columns, **options)
-    _write_table(result.to_frame(), out, fmt)
+    result = classify(_load(args, source), method=args.method, **options)
+    _write_table(result.to_frame(), out, fmt, sheets={"summary": result.summary()})
     counts = result.labels.value_counts()
     mix = ", ".join(f"{k} {counts.get(k, 0)}" for k in result.probabilities.columns)
     print(f"classified {len(result)} dyads with method={args.method!r} ({mix}); wrote {out}")
@@ -318,11 +267,8 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
 def _cmd_monitor(args: argparse.Namespace) -> int:
     from .monitor import DEFAULT_THRESHOLD, MIN_SESSIONS, fit_priors, monitor, save_priors
 
-    source = Path(args.file)
-    if not source.exists():
-        raise _CliError(f"FILE {args.file!r} does not exist; check the path")
-    cols = dict(dyad=args.dyad, session=args.session, score=args.score,
-                scale=_scale(args.scale), dropna=args.dropna)
+    source = _input_file(args.file)
+    _scale(args.scale)
     if args.fit_priors:
         if args.out is not None or args.threshold is not None or args.all_sessions:
             raise _CliError("--fit-priors writes only --priors; drop --out, --threshold and "
@@ -331,7 +277,7 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
         if target.suffix.lower() != ".json":
             raise _CliError(f"--priors {args.priors!r}: priors are written as .json")
         check_file_target(target, what="--priors")
-        priors = fit_priors(source, **cols)
+        priors = fit_priors(_load(args, source))
         path = save_priors(priors, target)
         print(f"fitted priors on {priors.reference['n_dyads']} dyads; wrote {path}")
         return 0
@@ -346,8 +292,8 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
     out, fmt = _table_target(args.out)
     if _same_file(out, source):
         raise _CliError(f"--out {args.out!r} is the input file; choose another name")
-    table = monitor(source, args.priors, threshold=threshold,
-                    latest_only=not args.all_sessions, **cols)
+    table = monitor(_load(args, source), args.priors, threshold=threshold,
+                    latest_only=not args.all_sessions)
     _write_table(table, out, fmt, index=False)
     latest = table.groupby("dyad", sort=False).tail(1)
     n_alert, n_new = int(latest["alert"].sum()), int(latest["new_alert"].sum())
@@ -359,21 +305,13 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_columns(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dyad", default="dyad", help="dyad id column (default: dyad)")
-    p.add_argument("--session", default="session", help="session number column (default: session)")
-    p.add_argument("--score", default="score", help="score column (default: score)")
-    p.add_argument("--scale", nargs=2, metavar=("LOW", "HIGH"),
-                   help="declared score range; values outside are an error")
-    p.add_argument("--dropna", action="store_true", help="drop rows with a missing score")
-
-
 def build_parser() -> argparse.ArgumentParser:
     from ._version import __version__
 
     parser = _Parser(
         prog="alliancetraj",
-        description="Therapeutic-alliance trajectories: classify, simulate, benchmark.",
+        description="Therapeutic-alliance trajectories: read your sessions file, classify every "
+                    "dyad, relate the classes to an outcome, write a report.",
     )
     parser.add_argument("--version", action="version", version=f"alliancetraj {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -389,8 +327,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("simulate", help="write a simulated cohort (sessions, outcomes, truth)")
     p.add_argument("--out", required=True,
-                   help="sessions file (.csv, .csv.gz or .parquet); the outcomes and the true "
-                        "classes go beside it as NAME_outcomes.csv and NAME_truth.csv")
+                   help="sessions file (.csv, .csv.gz or .parquet; the outcomes and the true "
+                        "classes go beside it as NAME_outcomes.csv and NAME_truth.csv), an "
+                        ".xlsx workbook (sheets sessions, outcomes, truth), or a folder with "
+                        "--format parquet")
+    p.add_argument("--format", default=None, choices=["parquet"],
+                   help="parquet: write the sessions as a folder of Parquet files, whole dyads "
+                        "per file (what `classify FOLDER` runs on Dask); default: the type of "
+                        "the --out name")
     p.add_argument("--n-dyads", type=_int_at_least(1), default=400,
                    help="number of dyads (default: 400)")
     p.add_argument("--seed", type=_int_at_least(0), default=1, help=seed_help)
@@ -409,15 +353,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_simulate, parser_=p)
 
     p = sub.add_parser("validate", help="check a sessions file and print a summary")
-    p.add_argument("file", help="sessions file (.csv, .tsv or .parquet), long format")
+    p.add_argument("file", help="sessions file, long format (.csv, .csv.gz, .tsv, .parquet, "
+                                ".sav, .dta or .xlsx)")
     _add_columns(p)
     p.set_defaults(func=_cmd_validate, parser_=p)
 
     p = sub.add_parser("classify", help="classify every dyad's trajectory")
-    p.add_argument("file", help="CSV/Parquet file, or a directory of Parquet files (Dask)")
+    p.add_argument("file", help="sessions file (.csv, .csv.gz, .tsv, .parquet, .sav, .dta or "
+                                ".xlsx), or a directory of Parquet files (runs on Dask)")
     p.add_argument("--out", required=True,
-                   help="output table (.csv, .csv.gz or .parquet) for a file input; a new, empty "
-                        "or alliancetraj-written directory for a directory input")
+                   help="output table (.csv, .csv.gz, .parquet, or .xlsx with sheets results "
+                        "and summary) for a file input; a new, empty or alliancetraj-written "
+                        "directory for a directory input")
     p.add_argument("--method", default="exact",
                    choices=["exact", "pymc", "growth", "rules", "pelt"],
                    help="classification method (default: exact)")
@@ -450,12 +397,13 @@ def build_parser() -> argparse.ArgumentParser:
                     "rupture, its onset and depth, and an alert. With --fit-priors, FILE is a "
                     "reference cohort of past treatments and the fitted priors are written "
                     "to --priors.")
-    p.add_argument("file", help="sessions (.csv/.parquet): the caseload, or the reference "
-                                "cohort with --fit-priors")
+    p.add_argument("file", help="sessions (.csv, .parquet, .sav, .dta or .xlsx): the caseload, "
+                                "or the reference cohort with --fit-priors")
     p.add_argument("--priors", required=True,
                    help="priors JSON file (read, or written with --fit-priors)")
     p.add_argument("--out", default=None,
-                   help="alerts table (.csv, .csv.gz or .parquet); needed unless --fit-priors")
+                   help="alerts table (.csv, .csv.gz, .parquet or .xlsx); needed unless "
+                        "--fit-priors")
     p.add_argument("--fit-priors", action="store_true",
                    help="fit priors on FILE (a reference cohort) and write them to --priors")
     p.add_argument("--threshold", type=float, default=None,
@@ -464,6 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="one row per session instead of each dyad's latest session")
     _add_columns(p)
     p.set_defaults(func=_cmd_monitor, parser_=p)
+    add_workflow_commands(sub)
     return parser
 
 
@@ -522,8 +471,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(_one_line(args.command, exc, sub), file=sys.stderr)
         return EXIT_USAGE
 
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        # a warning is one line naming the command, not a source line of the package
+        first = (str(message).strip().splitlines() or [category.__name__])[0]
+        print(f"alliancetraj {args.command}: warning: {first}", file=sys.stderr)
+
     try:
-        return func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = show
+            return func(args)
     except _Terminated:
         print(f"alliancetraj {args.command}: terminated; no partial output was left",
               file=sys.stderr)

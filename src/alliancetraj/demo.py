@@ -14,11 +14,14 @@ import numpy as np
 
 from .dispatch import classify
 from .methods import REGISTRY
+from .results import CLASS_LABELS
 from .simulate import simulate_cohort
 
 __all__ = ["run_demo"]
 
 #: Methods tried, in order, when the requested one is not installed (pymc last: slow).
+#: The simulated recovery score's units (simulate_cohort draws it with SD 1 per class).
+UNITS = "SDs of recovery"
 _FALLBACK_ORDER = ("exact", "rules", "growth", "pelt", "pymc")
 
 
@@ -140,10 +143,13 @@ def run_demo(
     save(summary, "summary.csv")
     if fit is not None:
         save(fit.effects, "effects.csv")
+        level = 1 - (fit.settings or {}).get("alpha", 0.05)
+        echo(f"effects on recovery, in {UNITS}, vs {CLASS_LABELS[fit.reference]}, "
+             f"{level:.0%} confidence intervals ({fit.method}, adjusted for baseline severity):")
         for cls, row in fit.effects.iterrows():
             echo(
-                f"  effect of {cls} on recovery (vs {fit.reference}): {row['estimate']:+.2f} "
-                f"[{row['ci_low']:+.2f}, {row['ci_high']:+.2f}]"
+                f"  {CLASS_LABELS[cls]:<20s} {row['estimate']:+.2f} SD "
+                f"({level:.0%} CI {row['ci_low']:+.2f} to {row['ci_high']:+.2f})"
             )
     save(cm, "confusion.csv")
     save(cohort.sessions, "sessions.csv", index=False)
@@ -171,6 +177,7 @@ def run_demo(
         meta=meta,
         notes=notes,
         files=["report.html", *written],
+        units=UNITS,
     )
     echo(f"wrote {report.name} and {', '.join(written)} to {out}/")
     echo(f"open {report.resolve()} in a browser")

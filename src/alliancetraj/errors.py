@@ -32,6 +32,10 @@ class ExcludedDyadsWarning(AllianceTrajWarning):
     """Dyads were excluded (too few sessions, missing outcome, dropped NaN scores)."""
 
 
+class MissingCodesWarning(AllianceTrajWarning):
+    """Missing-value codes of an SPSS or Stata file were read as missing, not as scores."""
+
+
 class ConvergenceWarning(AllianceTrajWarning):
     """An optimiser or a growth model did not converge cleanly."""
 

@@ -2,9 +2,10 @@
 
 Long format, one row per rated session: a dyad id (any hashable), a session
 number (a positive integer; gaps allowed) and a score (float). Column names are
-given by the caller. :func:`load_sessions` reads a CSV path, a Parquet path or a
-DataFrame, validates it and returns a sorted copy with the canonical columns
-``dyad``, ``session`` and ``score`` (other columns are kept after them).
+given by the caller. :func:`load_sessions` reads a DataFrame or a CSV, Parquet,
+SPSS, Stata or Excel file (:mod:`alliancetraj.formats`), validates it and returns a
+sorted copy with the canonical columns ``dyad``, ``session`` and ``score`` (other
+columns are kept after them).
 :func:`wide_to_long` turns a wide table (one column per session, as users of R's
 ``suddengains`` hold their data) into that long format.
 """
@@ -17,12 +18,12 @@ import re
 import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, ExcludedDyadsWarning, format_ids
+from .errors import DataError, ExcludedDyadsWarning, MissingCodesWarning, format_ids
+from .formats import read_table
 
 __all__ = ["PanelArrays", "load_sessions", "to_panel", "validate_sessions", "wide_to_long"]
 
@@ -36,47 +37,52 @@ _VALIDATED_FLAG = "alliancetraj_validated"
 
 
 # --------------------------------------------------------------------------- reading
-def _read_path(path: str | os.PathLike) -> pd.DataFrame:
-    p = Path(path)
-    if not p.exists():
-        raise DataError(
-            f"File {str(p)!r} does not exist. Check the path (relative paths are read from "
-            f"{str(Path.cwd())!r})."
-        )
-    suffix = p.suffix.lower()
-    try:
-        if p.is_dir() or suffix in {".parquet", ".pq", ".parq"}:
-            return pd.read_parquet(p)
-        if suffix in {".tsv", ".tab"}:
-            return pd.read_csv(p, sep="\t")
-        if suffix in {".csv", ".txt", ""}:
-            return pd.read_csv(p)
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise DataError(
-            f"Reading {str(p)!r} needs pyarrow: install it with `pip install alliancetraj[parquet]`."
-        ) from exc
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError,
-            ValueError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataError(
-            f"Could not parse {str(p)!r} as a {'Parquet' if suffix != '.csv' else 'CSV'} file "
-            f"({first}). Save it as CSV (comma-separated, header row) or Parquet."
-        ) from exc
-    raise DataError(
-        f"Unknown file type {suffix!r} for {str(p)!r}: give a .csv, .tsv or .parquet file, "
-        "or pass a pandas DataFrame."
-    )
-
-
-def _as_frame(source: object) -> pd.DataFrame:
+def _as_frame(source: object, sheet: str | int | None = None) -> pd.DataFrame:
     if isinstance(source, pd.DataFrame):
+        if sheet is not None:
+            raise DataError(f"sheet={sheet!r} applies to an Excel file; the sessions were "
+                            "given as a DataFrame. Drop sheet=.")
         return source
     if isinstance(source, (str, os.PathLike)):
-        return _read_path(source)
+        return read_table(source, sheet=sheet)
     raise DataError(
-        f"Sessions must be a pandas DataFrame or a path to a CSV/Parquet file; got "
-        f"{type(source).__name__}."
+        f"Sessions must be a pandas DataFrame or a path to a CSV, Parquet, SPSS, Stata or "
+        f"Excel file; got {type(source).__name__}."
     )
+
+
+def _codes_as_missing(frame: pd.DataFrame, score: Hashable,
+                      scale: tuple[float, float] | None) -> pd.DataFrame:
+    """Read the score column's missing-value codes and labelled codes as NaN, and say so.
+
+    ``frame.attrs`` come from :func:`~alliancetraj.formats.read_table` (SPSS, Stata):
+    user-missing values are NaN already; a value-labelled code is a code, not a rating,
+    unless it lies inside the declared scale (labels of the scale's anchors).
+    """
+    labels = frame.attrs.get("value_labels", {}).get(str(score), {})
+    codes = dict(frame.attrs.get("missing_codes", {}).get(str(score), {}))
+    if score not in frame.columns or not (labels or codes):
+        return frame
+    values = pd.to_numeric(frame[score], errors="coerce")
+    low, high = _check_scale(scale) if scale is not None else (np.inf, -np.inf)
+    coded = {k: v for k, v in labels.items()
+             if isinstance(k, (int, float)) and not low <= k <= high}
+    hit = values.isin(list(coded)).to_numpy()
+    if hit.any():
+        counts = values[hit].value_counts(sort=False)
+        frame = frame.copy()
+        frame.loc[hit, score] = np.nan
+        for k, n in counts.items():
+            codes[f"{k:g} ({coded[k]!r})"] = int(n)
+    if codes:
+        shown = ", ".join(f"{k}: {n}" for k, n in codes.items())
+        warnings.warn(
+            f"Column {score!r} (score): {sum(codes.values())} value(s) are missing-value "
+            f"codes of the file, read as missing, not as scores ({shown}). Pass dropna=True to "
+            "drop those rows, or recode them in the file.",
+            MissingCodesWarning, stacklevel=4,
+        )
+    return frame
 
 
 # ------------------------------------------------------------------------ validation
@@ -368,14 +374,21 @@ def load_sessions(
     scale: tuple[float, float] | None = None,
     dropna: bool = False,
     min_sessions: int = 1,
+    sheet: str | int | None = None,
 ) -> pd.DataFrame:
     """Read and validate session-level alliance data.
 
     Parameters
     ----------
     source : str, path or DataFrame
-        A CSV (``.csv``/``.tsv``), a Parquet file or dataset directory, or a DataFrame
-        in long format (one row per rated session).
+        A file in long format (one row per rated session): CSV (``.csv``, ``.csv.gz``,
+        ``.tsv``), Parquet (a file or a dataset folder), SPSS (``.sav``), Stata
+        (``.dta``) or Excel (``.xlsx``); or a DataFrame. SPSS and Stata need
+        ``pip install alliancetraj[formats]`` (pyreadstat), Excel too (openpyxl).
+        Missing-value codes of SPSS/Stata files (user-missing values, ``.a``-``.z``,
+        value-labelled codes of the score column outside ``scale``) are read as
+        missing, never as scores, with a :class:`~alliancetraj.errors.MissingCodesWarning`
+        that counts them (see :mod:`alliancetraj.formats`).
     dyad, session, score : column names
         The columns holding the dyad id, the session number (positive integer) and
         the score.
@@ -386,6 +399,8 @@ def load_sessions(
         raising.
     min_sessions : int, default 1
         Dyads with fewer sessions are excluded with a warning that counts them.
+    sheet : str or int, optional
+        The sheet of an Excel file (name or 0-based position; default: the first).
 
     Returns
     -------
@@ -415,7 +430,7 @@ def load_sessions(
     1    a        2    4.1
     2    b        1    2.5
     """
-    frame = _as_frame(source)
+    frame = _codes_as_missing(_as_frame(source, sheet), score, scale)
     return validate_sessions(
         frame, dyad=dyad, session=session, score=score, scale=scale, dropna=dropna,
         min_sessions=min_sessions,

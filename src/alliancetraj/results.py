@@ -17,9 +17,17 @@ import pandas as pd
 
 from .errors import DataError, format_ids
 
-__all__ = ["CHANGEPOINT_COLUMNS", "CLASSES", "ClassificationResult", "empty_changepoints"]
+__all__ = ["CHANGEPOINT_COLUMNS", "CLASSES", "CLASS_LABELS", "ClassificationResult", "empty_changepoints"]
 
 CLASSES: tuple[str, ...] = ("linear", "u_shaped", "v_shaped", "unrepaired_rupture")
+
+#: Readable class names for tables, figures and text (the same words everywhere).
+CLASS_LABELS: dict[str, str] = {
+    "linear": "Linear",
+    "u_shaped": "U-shaped",
+    "v_shaped": "V-shaped",
+    "unrepaired_rupture": "Unrepaired rupture",
+}
 
 #: Columns of :attr:`ClassificationResult.changepoints`, in order. ``*_low``/``*_high``
 #: bound the credible set (or interval) at :attr:`ClassificationResult.credible_level`;
@@ -204,6 +212,60 @@ class ClassificationResult:
         probs.columns.name = None
         out = pd.concat([self.labels.astype(str), probs, self.changepoints], axis=1)
         return out
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, *, method: str = "from table",
+                   dyad: Any = "dyad") -> ClassificationResult:
+        """Rebuild a result from :meth:`to_frame` output (e.g. the table ``classify`` wrote).
+
+        Parameters
+        ----------
+        frame : DataFrame
+            Indexed by dyad, or with the dyad column ``dyad``; the columns
+            ``p_linear``, ``p_u_shaped``, ``p_v_shaped``, ``p_unrepaired_rupture`` and
+            any of :data:`CHANGEPOINT_COLUMNS` (``label`` is recomputed).
+        method : str
+            Recorded as the result's method (the table does not say which made it).
+        dyad : column name
+            The dyad id column when the ids are not the index.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import alliancetraj as at
+        >>> res = at.ClassificationResult.from_labels(
+        ...     pd.Series(["linear", "v_shaped"], index=["a", "b"]), method="rules")
+        >>> at.ClassificationResult.from_frame(res.to_frame().reset_index()).labels.tolist()
+        ['linear', 'v_shaped']
+        """
+        if dyad in frame.columns:
+            frame = frame.set_index(dyad)
+        wanted = [f"p_{c}" for c in CLASSES]
+        missing = [c for c in wanted if c not in frame.columns]
+        if missing:
+            raise DataError(
+                f"The classes table lacks column(s) {format_ids(missing)} (columns present: "
+                f"{format_ids([str(c) for c in frame.columns], limit=12)}). Give the table "
+                "that `classify` wrote (one row per dyad, a dyad column and p_<class> columns)."
+            )
+        if frame.index.has_duplicates:
+            raise DataError(
+                f"The classes table repeats dyad id(s) "
+                f"{format_ids(frame.index[frame.index.duplicated()].unique().tolist())}; give "
+                "one row per dyad."
+            )
+        probs = frame[wanted].apply(pd.to_numeric, errors="coerce")
+        bad = ~np.isfinite(probs.to_numpy(float)).all(axis=1) | (probs.to_numpy(float) < 0).any(1)
+        if bad.any():
+            raise DataError(
+                f"The classes table has missing, negative or non-numeric probabilities for "
+                f"dyad(s) {format_ids(frame.index[bad].tolist())}; give the table `classify` "
+                "wrote."
+            )
+        probs.columns = list(CLASSES)
+        cp = frame[[c for c in CHANGEPOINT_COLUMNS if c in frame.columns]]
+        return cls.from_probabilities(probs, method=method,
+                                      changepoints=cp.apply(pd.to_numeric, errors="coerce"))
 
     # ---------------------------------------------------------------------- xarray
     def to_xarray(self):

@@ -65,6 +65,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from ..io import PanelArrays
+from ..progress import progress_bar
 from ..results import ClassificationResult
 from .changepoint.evidence import class_log_evidence, config_evidence, logsumexp_rows
 from .changepoint.posterior import dyad_posterior
@@ -312,7 +313,8 @@ def classify_exact(
         empirical-Bayes fit always uses tables, and the change-point depth summaries
         always do.
     progress : bool, optional
-        Show a progress bar over blocks (default: only for long runs).
+        Show a progress bar over blocks: True everywhere (plain lines when the output is not
+        a terminal), False never; default: in terminals and notebooks on long runs.
     seed : ignored
         The engine is deterministic: the method declares ``uses_seed=False``
         (:mod:`alliancetraj.methods`) and accepts ``seed`` only so that one call can
@@ -345,7 +347,6 @@ def classify_exact(
 
 def run_in_memory(frame: pd.DataFrame, options: ExactOptions) -> ClassificationResult:
     """The engine's phases on a validated frame held in memory, blocks mapped on threads."""
-    from tqdm.auto import tqdm
 
     executor = ThreadExecutor(options.n_jobs)
     settings = options.settings
@@ -378,10 +379,11 @@ def run_in_memory(frame: pd.DataFrame, options: ExactOptions) -> ClassificationR
         h_std, _ = fit_class_proportions(executor, Ls, n_dyads=n_dyads, h_std=h_std)
 
     # ---- pass 2: posteriors and change points per block ------------------------------------------
-    show = options.progress if options.progress is not None else (len(chunks) > 8)
+    # None: a bar in terminals and notebooks on long runs, nothing elsewhere
+    show = options.progress if options.progress is not None else (None if len(chunks) > 8
+                                                                  else False)
     parts = []
-    with tqdm(total=n_dyads, desc="exact engine", unit="dyad", disable=not show,
-              leave=False) as bar:
+    with progress_bar(total=n_dyads, desc="exact engine", unit="dyad", enabled=show) as bar:
         for part in executor.imap(
                 lambda item: block_summary(item[0][0], item[0][1], h_std, loc, sd, settings,
                                            options.credible_level, logcdf, L=item[1]),

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..io import validate_sessions
-from ..results import CLASSES, ClassificationResult
+from ..results import CLASS_LABELS, CLASSES, ClassificationResult
 
 #: One colour per class (Okabe–Ito palette, safe for colour-blind readers).
 CLASS_COLORS: dict[str, str] = {
@@ -19,13 +19,8 @@ CLASS_COLORS: dict[str, str] = {
     "unrepaired_rupture": "#D55E00",
 }
 
-#: Human-readable class names for legends and tick labels.
-CLASS_NAMES: dict[str, str] = {
-    "linear": "linear",
-    "u_shaped": "U-shaped",
-    "v_shaped": "V-shaped (rupture, repair)",
-    "unrepaired_rupture": "unrepaired rupture",
-}
+#: Human-readable class names for legends and tick labels (the report's words).
+CLASS_NAMES: dict[str, str] = dict(CLASS_LABELS)
 
 
 def new_axes(ax: Any = None, *, figsize: tuple[float, float] = (6.4, 4.0)):
@@ -86,3 +81,11 @@ def finite(value: Any) -> bool:
         return bool(np.isfinite(float(value)))
     except (TypeError, ValueError):
         return False
+
+
+def session_axis(ax: Any) -> None:
+    """Label ``ax``'s x axis "session" with whole-number ticks (no 2.5, 7.5)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins="auto", min_n_ticks=3))
+    ax.set_xlabel("session")

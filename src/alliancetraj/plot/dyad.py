@@ -13,7 +13,14 @@ import pandas as pd
 from ..models.changepoint.posterior import dyad_posterior
 from ..models.changepoint.spec import design_on
 from ..results import CLASSES, ClassificationResult
-from ._common import CLASS_COLORS, CLASS_NAMES, canonical_sessions, finite, new_axes
+from ._common import (
+    CLASS_COLORS,
+    CLASS_NAMES,
+    canonical_sessions,
+    finite,
+    new_axes,
+    session_axis,
+)
 
 __all__ = ["DyadFit", "dyad_fit", "plot_dyad"]
 
@@ -408,7 +415,10 @@ def plot_dyad(
         ax.set_ylim(low - 0.5 * (high - low), high)  # room for the bars below the scores
         pax.set_ylim(0, 3.0)
         pax.set_yticks([0, 0.5, 1.0])
-        pax.set_ylabel("P(change at session)", fontsize=8)
+        # the bars fill the bottom third: the axis line and its label cover that third only
+        pax.spines["right"].set_bounds(0, 1.0)
+        pax.set_ylabel("P(change)", fontsize=8)
+        pax.yaxis.set_label_coords(1.07, 1.0 / 6.0)
         pax.tick_params(labelsize=7)
         handles, labels = pax.get_legend_handles_labels()
     else:
@@ -418,7 +428,7 @@ def plot_dyad(
     ax.set_title(
         f"dyad {dyad_id}: {CLASS_NAMES[fit.cls]} (p = {p:.2f}, {result.method})", fontsize=10
     )
-    ax.set_xlabel("session")
+    session_axis(ax)
     ax.set_ylabel("alliance score")
     h0, l0 = ax.get_legend_handles_labels()
     ax.legend(h0 + handles, l0 + labels, fontsize=7, loc="best")

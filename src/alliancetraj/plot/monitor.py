@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._common import CLASS_COLORS, new_axes
+from ._common import CLASS_COLORS, new_axes, session_axis
 
 __all__ = ["plot_caseload", "plot_monitor_dyad"]
 
@@ -96,7 +96,7 @@ def plot_monitor_dyad(table: pd.DataFrame, dyad: Hashable, *, threshold: float |
             ax_score.axvspan(last["onset_low"] - 0.5, last["onset_high"] + 0.5, color=_ALERT,
                              alpha=0.12, lw=0, label="onset (credible set)")
     ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("session")
+    session_axis(ax)
     ax.set_ylabel("probability")
     ax.legend(loc="upper left", fontsize="small", frameon=False)
     ax_score.legend(loc="lower left", fontsize="small", frameon=False)

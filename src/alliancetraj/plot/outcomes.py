@@ -37,6 +37,7 @@ def plot_effects(
     annotate: bool = True,
     xlabel: str | None = None,
     title: str | None = None,
+    units: str | None = None,
     ax: Any = None,
 ):
     """Forest plot of class effects with their intervals.
@@ -57,6 +58,8 @@ def plot_effects(
         Write "estimate [low, high]" (and p) at the right of each row.
     xlabel, title : str, optional
         Default: taken from the fit's ``outcome`` and ``reference`` where present.
+    units : str, optional
+        The outcome's units, named in the default x label (gaussian fits).
     ax : Axes, optional
 
     Returns
@@ -100,11 +103,18 @@ def plot_effects(
     outcome = getattr(fit, "outcome", None)
     reference = getattr(fit, "reference", None) or "linear"
     if xlabel is None:
-        scale = "log-odds ratio" if getattr(fit, "family", None) == "binomial" else "effect"
-        xlabel = f"{scale} on {outcome}" if isinstance(outcome, str) else scale
+        binomial = getattr(fit, "family", None) == "binomial"
+        scale = "log-odds ratio" if binomial else "difference"
+        xlabel = f"{scale} in {outcome}" if isinstance(outcome, str) else scale
+        if units and not binomial:
+            xlabel += f" ({units})"
         alpha = getattr(fit, "settings", {}).get("alpha", 0.05)
-        xlabel += f" (vs {CLASS_NAMES.get(reference, reference)}; {1 - alpha:.0%} interval)"
+        xlabel += f" vs {CLASS_NAMES.get(reference, reference)}, {1 - alpha:.0%} interval"
     ax.set_xlabel(xlabel)
+    # a few round ticks: the annotations on the right carry the exact numbers
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]))
     if title is not None:
         ax.set_title(title, fontsize=10)
     return ax

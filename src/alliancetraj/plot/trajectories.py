@@ -9,7 +9,14 @@ import numpy as np
 import pandas as pd
 
 from ..results import CLASSES, ClassificationResult
-from ._common import CLASS_COLORS, CLASS_NAMES, as_labels, canonical_sessions, new_axes
+from ._common import (
+    CLASS_COLORS,
+    CLASS_NAMES,
+    as_labels,
+    canonical_sessions,
+    new_axes,
+    session_axis,
+)
 
 __all__ = ["class_means", "plot_probabilities", "plot_trajectories"]
 
@@ -216,7 +223,7 @@ def plot_trajectories(
                 label=False,
             )
             a.set_title(f"{CLASS_NAMES[cls]} (n={int(counts.get(cls, 0))})", fontsize=10)
-            a.set_xlabel("session")
+            session_axis(a)
         axes[0].set_ylabel("alliance score")
         return axes
 
@@ -233,7 +240,7 @@ def plot_trajectories(
             show_means=show_means,
             label=True,
         )
-    ax.set_xlabel("session")
+    session_axis(ax)
     ax.set_ylabel("alliance score")
     if show_means:
         ax.legend(title="class mean", fontsize=8, title_fontsize=8, loc="best")
