@@ -11,6 +11,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "alliancetraj"
 #: Modules that models/ may import (besides models/ itself): the layer below.
 #: ``sudden`` (the sudden-change criteria the rules method reuses) sits below models too.
 BELOW_MODELS = {"alliancetraj.errors", "alliancetraj.io", "alliancetraj.results",
+                "alliancetraj.progress", "alliancetraj._files",
                 "alliancetraj._validation", "alliancetraj._version", "alliancetraj.sudden"}
 
 
