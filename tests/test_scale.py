@@ -282,3 +282,104 @@ def test_bad_data_raise_data_error(client, sessions, tmp_path):
     (tmp_path / "taken" / "notes.txt").write_text("mine")
     with pytest.raises(at.DataError, match="non-empty directory"):
         at.classify(dd.from_pandas(sessions, npartitions=2), out=tmp_path / "taken")
+
+
+def _same_columns(table: pd.DataFrame, ref: pd.DataFrame) -> None:
+    assert list(table.columns) == list(ref.columns)
+    assert table.dtypes.to_dict() == ref.dtypes.to_dict()
+    assert table.index.name == ref.index.name == "dyad"
+    assert table.index.dtype == ref.index.dtype
+
+
+def test_dask_table_has_the_in_memory_columns(client, sessions, tmp_path):
+    from alliancetraj.cli import main
+    from alliancetraj.scale import DaskClassificationResult
+
+    ref = _in_memory(sessions, hyperparameters=FIXED, fit_class_probs=False)
+    ddf = dd.from_pandas(sessions, npartitions=2, sort=False)
+    res = _dask(ddf, hyperparameters=FIXED, fit_class_probs=False, out=tmp_path / "res")
+    _same_columns(res.table.compute(), ref.to_frame())              # the lazy result, read back
+    again = DaskClassificationResult.read_parquet(tmp_path / "res")
+    _same_columns(again.table.compute(), ref.to_frame())
+    _same_columns(pd.read_parquet(tmp_path / "res"), ref.to_frame())  # what others read
+    # the evidence is kept (beside the table) and still reaches the in-memory result
+    np.testing.assert_allclose(again.compute().log_evidence.to_numpy(),
+                               ref.log_evidence.to_numpy(), rtol=1e-10)
+
+    # the command line: a folder writes the table that a file writes
+    small = at.simulate_cohort(30, seed=3, n_sessions=8).sessions
+    small.to_csv(tmp_path / "small.csv", index=False)
+    folder = _write_dataset(small, tmp_path / "small", n_files=2)
+    common = ["--scheduler", client.scheduler.address]
+    assert main(["classify", str(folder), "--out", str(tmp_path / "cli"), *common]) == 0
+    assert main(["classify", str(tmp_path / "small.csv"), "--out",
+                 str(tmp_path / "cli.parquet"), "--no-progress"]) == 0
+    from_folder = pd.read_parquet(tmp_path / "cli")
+    from_file = pd.read_parquet(tmp_path / "cli.parquet")
+    assert list(from_folder.columns) == list(from_file.columns)
+    assert from_folder.dtypes.to_dict() == from_file.dtypes.to_dict()
+
+
+def test_results_written_before_the_split_still_read(client, sessions, tmp_path):
+    """An output whose one table holds the evidence columns too (earlier versions)."""
+    import json
+
+    from alliancetraj.scale import META_FILE, DaskClassificationResult
+
+    ref = _in_memory(sessions, hyperparameters=FIXED, fit_class_probs=False)
+    res = _dask(dd.from_pandas(sessions, npartitions=2, sort=False),
+                hyperparameters=FIXED, fit_class_probs=False, out=tmp_path / "res")
+    old = tmp_path / "old"
+    old.mkdir()
+    joined = pd.concat([res.table.compute(), res.evidence.compute()], axis=1)
+    assert joined.shape[1] == 20
+    joined.to_parquet(old / "part.0.parquet")
+    meta = json.loads((tmp_path / "res" / META_FILE).read_text())
+    (old / META_FILE).write_text(json.dumps(meta))
+    back = DaskClassificationResult.read_parquet(old)
+    assert list(back.table.columns) == list(ref.to_frame().columns)
+    _assert_same(back.compute(), ref, atol=1e-10)
+
+
+class _Lines(__import__("logging").Handler):
+    def __init__(self):
+        super().__init__(level=0)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+@pytest.mark.parametrize("layout", ["simulated folder", "rows shuffled across files"])
+def test_a_dask_run_logs_no_warnings(client, tmp_path, capfd, layout):
+    """No ``distributed.shuffle ... WARNING`` (or other) lines, also when rows must move."""
+    import logging
+
+    from alliancetraj.cli import main
+
+    folder = tmp_path / "sessions_parquet_dir"
+    assert main(["simulate", "--out", f"{folder}/", "--format", "parquet", "--n-dyads", "60",
+                 "--seed", "4"]) == 0
+    if layout == "rows shuffled across files":   # dyads cut across files: a shuffle by dyad
+        rows = pd.read_parquet(folder).sample(frac=1.0, random_state=0)
+        for p in folder.glob("*.parquet"):
+            p.unlink()
+        for k, part in enumerate(np.array_split(np.arange(len(rows)), 3)):
+            rows.iloc[part].to_parquet(folder / f"part-{k:04d}.parquet", index=False)
+    capfd.readouterr()
+    handler = _Lines()
+    loggers = [logging.getLogger(n) for n in ("", "distributed", "dask", "alliancetraj")]
+    for lg in loggers:
+        lg.addHandler(handler)
+    try:
+        with at.classify(str(folder), hyperparameters=FIXED) as res:
+            assert res.diagnostics["dask"]["repartitioned_by_dyad"] == (
+                layout != "simulated folder")
+            assert len(res.compute()) == 60
+    finally:
+        for lg in loggers:
+            lg.removeHandler(handler)
+    loud = [f"{r.name}: {r.getMessage()}" for r in handler.records if r.levelno >= logging.WARNING]
+    assert loud == []
+    err = capfd.readouterr().err
+    assert "WARNING" not in err and "Warning" not in err, err

@@ -221,7 +221,7 @@ def atomic_dir(path: str | os.PathLike, owned: Callable[[str], bool]) -> Iterato
     tmp.mkdir()
     try:
         yield tmp
-        for entry in tmp.iterdir():
+        for entry in tmp.rglob("*"):     # files in sub-folders too (a nested dataset)
             if entry.is_file():
                 _fsync_path(entry)
         check_dir_target(target, owned)      # nothing foreign arrived meanwhile

@@ -131,7 +131,7 @@ class PyMC(Method):
     options = ("draws", "tune", "chains", "sampler", "seed", "progress", "cores",
                "hyperparameters", "model", "classes", "outcomes", "outcome", "covariates",
                "max_rupture_length", "u_margin", "credible_level", "changepoint_draws")
-    implementation = "alliancetraj.models.pymc_mixture:classify_pymc"
+    implementation = "alliancetraj.models.pymc_result:classify_pymc"
     summary = "hierarchical change-point mixture sampled with NUTS"
 
 

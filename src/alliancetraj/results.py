@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,8 @@ import pandas as pd
 
 from .errors import DataError, format_ids
 
-__all__ = ["CHANGEPOINT_COLUMNS", "CLASSES", "CLASS_LABELS", "ClassificationResult", "empty_changepoints"]
+__all__ = ["CHANGEPOINT_COLUMNS", "CLASSES", "CLASS_LABELS", "ClassificationResult", "empty_changepoints",
+           "idata_path"]
 
 CLASSES: tuple[str, ...] = ("linear", "u_shaped", "v_shaped", "unrepaired_rupture")
 
@@ -88,6 +90,9 @@ class ClassificationResult:
         Level of the change-point credible sets.
     extras : dict
         Method-specific objects (e.g. ArviZ ``InferenceData`` under ``"idata"``).
+    idata : arviz.InferenceData or None
+        The sampler's draws (``method="pymc"``): groups ``posterior``, ``sample_stats``,
+        ``log_likelihood`` and ``observed_data``; None for methods that do not sample.
     """
 
     labels: pd.Series
@@ -179,6 +184,15 @@ class ClassificationResult:
         )
 
     # ------------------------------------------------------------------------ views
+    @property
+    def idata(self):
+        """The sampler's ``arviz.InferenceData`` (``extras["idata"]``), or None.
+
+        For trace plots, ``az.summary`` and LOO (``az.loo(result.idata)``); saved by
+        :meth:`to_netcdf` beside the result and read back by :meth:`read_netcdf`.
+        """
+        return self.extras.get("idata")
+
     @property
     def dyads(self) -> pd.Index:
         return self.probabilities.index
@@ -272,10 +286,14 @@ class ClassificationResult:
         """Return an :class:`xarray.Dataset` with dims ``dyad`` and ``class``.
 
         Variables: ``probability`` (dyad, class), ``label`` (dyad), the change-point
-        columns (dyad) and, where present, ``log_evidence`` (dyad, class). The attrs
-        record the method, the package version, whether the probabilities are exact,
-        and JSON-encoded settings, hyperparameters and diagnostics. Written with
-        ``ds.to_netcdf(path)`` and read back by :meth:`from_xarray`.
+        columns (dyad) and, where present, ``log_evidence`` (dyad, class). A sampled
+        result (``method="pymc"``) adds its diagnostics as variables: ``r_hat``,
+        ``ess_bulk`` and ``ess_tail`` (dim ``parameter``: the worst value over each
+        sampled parameter's elements), ``r_hat_max``, ``ess_bulk_min``, ``ess_tail_min``
+        and ``divergences`` (scalars). The attrs record the method, the package version,
+        whether the probabilities are exact, and JSON-encoded settings, hyperparameters
+        and diagnostics. Written with ``ds.to_netcdf(path)`` and read back by
+        :meth:`from_xarray`.
         """
         import xarray as xr
 
@@ -291,6 +309,7 @@ class ClassificationResult:
                 ("dyad", "class"),
                 self.log_evidence.reindex(index=self.dyads, columns=list(CLASSES)).to_numpy(float),
             )
+        data_vars.update(_diagnostic_vars(self.diagnostics))
         attrs = {
             "method": self.method,
             "alliancetraj_version": _version(),
@@ -336,31 +355,98 @@ class ClassificationResult:
         )
 
     def to_netcdf(self, path) -> None:
-        """Write :meth:`to_xarray` to a netCDF file.
+        """Write :meth:`to_xarray` to a netCDF file, and :attr:`idata` beside it.
 
-        The file is written beside ``path`` and moved into place when complete, so
-        an interrupted write leaves any previous file intact.
+        A result with an :attr:`idata` (``method="pymc"``) also writes it, with
+        ArviZ, to :func:`idata_path` (``classes.nc`` -> ``classes.idata.nc``) and
+        records that name in the result file's ``idata_file`` attribute. Both files
+        are written beside their targets and moved into place when complete, so an
+        interrupted write leaves the previous files intact. An open file object gets
+        the result alone.
         """
         import os
 
-        from ._files import write_atomic
+        from ._files import atomic_paths, write_atomic
 
         ds = self.to_xarray()
-        if isinstance(path, (str, os.PathLike)):
-            write_atomic(path, ds.to_netcdf)
-        else:  # an open file object: written as given
+        if not isinstance(path, (str, os.PathLike)):  # an open file object: written as given
             ds.to_netcdf(path)
+            return
+        if self.idata is None:
+            write_atomic(path, ds.to_netcdf)
+            return
+        beside = idata_path(path)
+        ds.attrs["idata_file"] = beside.name
+        with atomic_paths(path, beside) as (tmp, tmp_idata):
+            ds.to_netcdf(tmp)
+            self.idata.to_netcdf(str(tmp_idata))
 
     @classmethod
     def read_netcdf(cls, path) -> ClassificationResult:
-        """Read a result written by :meth:`to_netcdf`."""
+        """Read a result written by :meth:`to_netcdf` (with its :attr:`idata` when saved)."""
+        import os
+
         import xarray as xr
 
         with xr.open_dataset(path) as ds:
-            return cls.from_xarray(ds.load())
+            result = cls.from_xarray(ds.load())
+            beside = ds.attrs.get("idata_file")
+        if beside and isinstance(path, (str, os.PathLike)):
+            where = Path(path).with_name(str(beside))
+            if not where.is_file():
+                raise DataError(
+                    f"{str(path)!r} was saved with its sampler draws in {where.name!r}, which "
+                    f"is not beside it. Put {where.name!r} in the folder of {str(path)!r}."
+                )
+            result.extras["idata"] = _read_idata(where)
+        return result
 
 
 # ------------------------------------------------------------------------------ helpers
+def idata_path(path) -> Path:
+    """Where :meth:`ClassificationResult.to_netcdf` saves the ``InferenceData`` for ``path``.
+
+    Examples
+    --------
+    >>> from alliancetraj.results import idata_path
+    >>> idata_path("out/classes.nc").name
+    'classes.idata.nc'
+    """
+    return Path(path).with_suffix(".idata.nc")
+
+
+def _read_idata(path: Path):
+    import arviz as az
+
+    with az.rc_context({"data.load": "eager"}):  # read into memory: the file is not held open
+        return az.from_netcdf(str(path))
+
+
+def _diagnostic_vars(diagnostics: Mapping[str, Any]) -> dict[str, Any]:
+    """A sampler's R-hat, ESS and divergences as Dataset variables (empty for other methods)."""
+    if "r_hat_max" not in diagnostics:
+        return {}
+    out: dict[str, Any] = {}
+    per = diagnostics.get("per_variable") or {}
+    if per:
+        names = np.array(list(per), dtype="U")
+        for key in ("r_hat", "ess_bulk", "ess_tail"):
+            values = [float(per[v].get(key, np.nan)) for v in per]
+            out[key] = _named_array(("parameter",), values, {"parameter": names})
+    for key in ("r_hat_max", "ess_bulk_min", "ess_tail_min"):
+        value = diagnostics.get(key)
+        out[key] = ((), np.float64(np.nan if value is None else value))
+    if diagnostics.get("divergences") is not None:
+        out["divergences"] = ((), np.int64(diagnostics["divergences"]))
+    return out
+
+
+def _named_array(dims: tuple[str, ...], values, coords: Mapping[str, Any]):
+    import xarray as xr
+
+    return xr.DataArray(np.asarray(values, dtype=float), dims=dims, coords=dict(coords))
+
+
 def _json_default(obj: Any) -> Any:
     if isinstance(obj, np.generic):
         return obj.item()

@@ -68,6 +68,7 @@ from .errors import DataError
 from .models.exact_phases import ExactOptions
 from .results import CHANGEPOINT_COLUMNS, CLASSES, ClassificationResult, _dumps
 from .scale_run import run
+from .scale_tasks import split_table
 
 __all__ = ["DaskClassificationResult", "classify_dask", "local_cluster"]
 
@@ -76,6 +77,10 @@ _OWNER = "classify(method='exact')"
 _INSTALL = "pip install alliancetraj[dask]"
 #: Metadata file written next to the Parquet table (Parquet readers skip names starting with "_").
 META_FILE = "_alliancetraj.json"
+#: Parquet files of the per-dyad evidence beside the result table in the output directory,
+#: named so that readers of the table skip them: pandas and pyarrow skip names starting with
+#: "_", Dask reads only the endings .parquet, .parq and .pq (and reads "_" files).
+EVIDENCE_FILES = "_evidence.{}.pqt"
 #: The exact engine's options (validated by ExactOptions) and those of the Dask run.
 _EXACT_OPTIONS = ("hyperparameters", "fit_class_probs", "max_rupture_length", "u_margin",
                   "credible_level", "eb_max_dyads", "eb_max_iter", "chunk_size", "t_cdf",
@@ -102,9 +107,16 @@ class DaskClassificationResult:
     Attributes
     ----------
     table : dask.dataframe.DataFrame
-        One row per dyad (index ``dyad``): ``label``, ``p_<class>``, the columns of
-        :data:`~alliancetraj.results.CHANGEPOINT_COLUMNS`, ``log_evidence_<class>``
-        (original units) and ``log_marginal``.
+        One row per dyad (index ``dyad``) with the columns, in order and with the
+        dtypes, of the in-memory :meth:`ClassificationResult.to_frame
+        <alliancetraj.ClassificationResult.to_frame>` (what ``alliancetraj classify``
+        writes for a file): ``label``, ``p_<class>`` and the columns of
+        :data:`~alliancetraj.results.CHANGEPOINT_COLUMNS`.
+    evidence : dask.dataframe.DataFrame
+        Per dyad, ``log_evidence_<class>`` (original units) and ``log_marginal``; the
+        :attr:`log_evidence` view reads it. Written beside the table in the Parquet
+        output as ``_evidence.<i>.pqt`` Parquet files (names that Parquet readers of
+        the table skip).
     hyperparameters, settings, diagnostics : dict
         As in the in-memory :class:`~alliancetraj.ClassificationResult`
         (``diagnostics["dask"]`` describes the run).
@@ -124,6 +136,7 @@ class DaskClassificationResult:
         self,
         table,
         *,
+        evidence=None,
         hyperparameters: dict[str, Any],
         settings: dict[str, Any],
         diagnostics: dict[str, Any],
@@ -132,7 +145,10 @@ class DaskClassificationResult:
         path: str | None = None,
         owned=None,
     ) -> None:
+        if evidence is None:  # one frame of every column (as written before the split)
+            table, evidence = split_table(table)
         self.table = table
+        self.evidence = evidence
         self.hyperparameters = hyperparameters
         self.settings = settings
         self.diagnostics = diagnostics
@@ -165,7 +181,7 @@ class DaskClassificationResult:
     def log_evidence(self):
         """Dask DataFrame of per-class log marginal likelihoods (original units)."""
         cols = [f"log_evidence_{c}" for c in CLASSES]
-        return self.table[cols].rename(columns=dict(zip(cols, CLASSES)))
+        return self.evidence[cols].rename(columns=dict(zip(cols, CLASSES)))
 
     @property
     def n_dyads(self) -> int:
@@ -183,7 +199,7 @@ class DaskClassificationResult:
         """Collect the per-dyad table into an in-memory :class:`ClassificationResult`."""
         table = self.table.compute()
         probs = table[[f"p_{c}" for c in CLASSES]].rename(columns=lambda c: c[2:])
-        log_ev = table[[f"log_evidence_{c}" for c in CLASSES]]
+        log_ev = self.evidence[[f"log_evidence_{c}" for c in CLASSES]].compute()
         log_ev.columns = list(CLASSES)
         return ClassificationResult.from_probabilities(
             probs,
@@ -201,14 +217,18 @@ class DaskClassificationResult:
     def to_parquet(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write the per-dyad table (Parquet, from the workers) and the metadata (JSON).
 
-        ``path`` becomes a Parquet dataset directory with a ``_alliancetraj.json``
-        file (hyperparameters, settings, diagnostics, excluded dyads) that Parquet
-        readers skip; :meth:`read_parquet` reads both back.
+        ``path`` becomes a Parquet dataset directory of :attr:`table` (the columns of
+        the in-memory result's table), with a ``_alliancetraj.json`` file
+        (hyperparameters, settings, diagnostics, excluded dyads) and
+        ``_evidence.<i>.pqt`` Parquet files (:attr:`evidence`), which Parquet readers of
+        ``path`` skip; :meth:`read_parquet` reads all three back.
         """
         out = _prepare_out(path, overwrite=overwrite)
         # written beside, swapped in when complete: an interrupted write keeps the old output
         with atomic_dir(out, _owned_entry) as tmp:
             self.table.to_parquet(str(tmp), write_index=True)
+            self.evidence.to_parquet(str(tmp), write_index=True,
+                                     name_function=EVIDENCE_FILES.format)
             (tmp / META_FILE).write_text(_dumps(_meta(self)))
         return out
 
@@ -224,8 +244,18 @@ class DaskClassificationResult:
                 "classify. Give the directory passed as out=."
             )
         meta = json.loads(meta_path.read_text())
+        evidence = sorted(p.glob(EVIDENCE_FILES.format("*")),
+                          key=lambda f: int(f.name.split(".")[1]))
+        import dask
+
+        # text as pandas reads it ("str", as in the in-memory result), not Dask's "string"
+        with dask.config.set({"dataframe.convert-string": False}):
+            table = dd.read_parquet(str(p))
+            # output written before the table and the evidence were split holds both in one
+            evidence = dd.read_parquet([str(f) for f in evidence]) if evidence else None
         return cls(
-            dd.read_parquet(str(p)),
+            table,
+            evidence=evidence,
             hyperparameters=meta["hyperparameters"],
             settings=meta["settings"],
             diagnostics=meta["diagnostics"],
@@ -275,7 +305,7 @@ def _version() -> str:
 
 def _owned_entry(name: str) -> bool:
     """Is ``name`` a file that :meth:`DaskClassificationResult.to_parquet` writes?"""
-    return name in _OWNED_NAMES or re.fullmatch(r"part\.\d+\.parquet", name) is not None
+    return name in _OWNED_NAMES or re.fullmatch(r"part\.\d+\.parquet|_evidence\.\d+\.pqt", name) is not None
 
 
 _OWNED_NAMES = frozenset({META_FILE, "_metadata", "_common_metadata"})
@@ -485,6 +515,7 @@ def classify_dask(
         )
         result = DaskClassificationResult(
             output.table,
+            evidence=output.evidence,
             hyperparameters=output.hyperparameters,
             settings=output.settings,
             diagnostics=output.diagnostics,

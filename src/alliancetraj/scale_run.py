@@ -29,6 +29,7 @@ from .scale_tasks import (
     log_marginal_sum,
     merge_groups,
     partition_info,
+    split_table,
     subsample_stats,
     summary_table,
     validate_partition,
@@ -43,6 +44,7 @@ class RunOutput:
     """What :func:`run` hands back to build the result."""
 
     table: Any
+    evidence: Any
     hyperparameters: dict[str, Any]
     settings: dict[str, Any]
     diagnostics: dict[str, Any]
@@ -190,8 +192,11 @@ def run(
     order = ordered(infos)
     if order is None:
         del futures
-        # range-partition by dyad: every dyad's rows land in one partition, partitions in order
-        ddf = ddf.set_index(dyad, sort=True).reset_index()
+        # range-partition by dyad: every dyad's rows land in one partition, partitions in order.
+        # A task-based shuffle: distributed's peer-to-peer one (the default on a cluster) logs
+        # every shuffle's start and end at WARNING level from its scheduler plugin, lines a
+        # user cannot act on; the task graph moves the same rows with no scheduler plugin.
+        ddf = ddf.set_index(dyad, sort=True, shuffle_method="tasks").reset_index()
         futures, infos = validated(dd, client, ddf, dyad, session, score, scale, dropna)
         repartitioned = True
         order = ordered(infos)
@@ -286,7 +291,8 @@ def run(
     meta = client.submit(empty_head, tables[0], pure=False).result()
     firsts = [i["first"] for i in order]
     divisions = (*firsts, order[-1]["last"])
-    table = dd.from_delayed(tables, meta=meta, divisions=divisions, verify_meta=False)
+    everything = dd.from_delayed(tables, meta=meta, divisions=divisions, verify_meta=False)
+    table, evidence = split_table(everything)
     log_marginal = sum(client.gather(client.map(log_marginal_sum, tables, pure=False)))
     clock.lap("posteriors")
 
@@ -323,6 +329,6 @@ def run(
             "seconds": clock.laps,
         },
     )
-    return RunOutput(table=table, hyperparameters=template.hyperparameters,
+    return RunOutput(table=table, evidence=evidence, hyperparameters=template.hyperparameters,
                      settings=template.settings, diagnostics=diagnostics, excluded=excluded,
                      clock=clock)

@@ -23,8 +23,9 @@ from .models.changepoint.tcdf import LogTCdf
 from .models.changepoint.tdist import log_t_cdf
 from .results import CHANGEPOINT_COLUMNS, CLASSES
 
-__all__ = ["Part", "class_evidence", "empty_head", "log_marginal_sum", "merge_groups",
-           "partition_info", "subsample_stats", "summary_table", "validate_partition"]
+__all__ = ["EVIDENCE_COLUMNS", "TABLE_COLUMNS", "Part", "class_evidence", "empty_head",
+           "log_marginal_sum", "merge_groups", "partition_info", "split_table",
+           "subsample_stats", "summary_table", "validate_partition"]
 
 
 @dataclass
@@ -190,6 +191,21 @@ def summary_table(
     table.index.name = "dyad"
     table.columns.name = None
     return table
+
+
+#: The per-dyad evidence columns, kept apart from the table (which matches the in-memory one).
+EVIDENCE_COLUMNS = (*(f"log_evidence_{c}" for c in CLASSES), "log_marginal")
+#: The in-memory result's table (:meth:`~alliancetraj.ClassificationResult.to_frame`) columns.
+TABLE_COLUMNS = ("label", *(f"p_{c}" for c in CLASSES), *CHANGEPOINT_COLUMNS)
+
+
+def split_table(frame):
+    """``(table, evidence)`` of a (pandas or Dask) frame of :func:`summary_table` columns.
+
+    ``table`` has the in-memory result's columns (:data:`TABLE_COLUMNS`); ``evidence``
+    has those of :data:`EVIDENCE_COLUMNS` that ``frame`` holds.
+    """
+    return frame[list(TABLE_COLUMNS)], frame[[c for c in EVIDENCE_COLUMNS if c in frame.columns]]
 
 
 def empty_head(table: pd.DataFrame) -> pd.DataFrame:

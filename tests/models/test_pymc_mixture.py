@@ -242,6 +242,43 @@ def test_loo_runs(sampled):
     assert np.isfinite(loo.elpd_loo)
 
 
+@pytest.mark.slow
+@pytest.mark.filterwarnings(_NO_BLAS)
+def test_inference_data_and_diagnostics_saved_with_the_result(sampled, tmp_path):
+    import arviz as az
+
+    cohort, res, _ = sampled
+    idata = res.idata
+    assert idata is res.extras["idata"]
+    for group in ("posterior", "sample_stats", "log_likelihood", "observed_data"):
+        assert group in idata.groups(), group
+    obs = idata.observed_data
+    fitted = cohort.sessions[cohort.sessions["dyad"].isin(res.dyads)]
+    np.testing.assert_allclose(np.sort(obs["score"].to_numpy()), np.sort(fitted["score"]))
+    assert set(obs["dyad"].to_numpy()) == set(idata.posterior["dyad"].to_numpy())
+    np.testing.assert_allclose(obs["recovery"].to_numpy(),
+                               cohort.outcomes.loc[obs["outcome_dyad"].to_numpy(), "recovery"])
+    assert "class_probs" in az.summary(idata, var_names=["class_probs"]).index[0]
+
+    ds = res.to_xarray()
+    d = res.diagnostics
+    assert float(ds["r_hat_max"]) == pytest.approx(d["r_hat_max"])
+    assert float(ds["ess_bulk_min"]) == pytest.approx(d["ess_bulk_min"])
+    assert int(ds["divergences"]) == d["divergences"] == int(idata.sample_stats["diverging"].sum())
+    assert float(ds["ess_tail"].max()) == pytest.approx(
+        max(v["ess_tail"] for v in d["per_variable"].values()))
+    assert set(ds["parameter"].to_numpy()) == set(d["per_variable"])
+    assert "diagnostics" in ds.attrs                          # the JSON attr is kept
+
+    res.to_netcdf(tmp_path / "classes.nc")
+    assert (tmp_path / "classes.idata.nc").is_file()
+    back = at.ClassificationResult.read_netcdf(tmp_path / "classes.nc")
+    np.testing.assert_allclose(back.idata.posterior["class_probs"].to_numpy(),
+                               idata.posterior["class_probs"].to_numpy())
+    assert set(back.idata.groups()) == set(idata.groups())
+    assert float(back.to_xarray()["r_hat_max"]) == pytest.approx(d["r_hat_max"])
+
+
 def test_kernel_matches_closed_form_and_its_gradient(frame):
     """The fused numba kernel (what NUTS evaluates) against the numpy reference."""
     from alliancetraj.models import pymc_kernel as pk
@@ -267,3 +304,31 @@ def test_kernel_matches_closed_form_and_its_gradient(frame):
               - pk.class_evidence_kernel(theta - step, *inputs, False)[0]) / (2 * step[j])
         np.testing.assert_allclose(J[:, :, j][ok], fd[ok], rtol=1e-6, atol=1e-6,
                                    err_msg=pk.THETA[j])
+
+
+def test_result_without_sampling_saves_no_inference_data(frame, tmp_path):
+    """The netCDF of a result with no draws stays one file; a missing idata file is an error."""
+    from alliancetraj.results import idata_path
+
+    res = at.classify(frame, method="pymc", hyperparameters=HYPER, progress=False)
+    assert res.idata is None and res.exact
+    assert "r_hat_max" not in res.to_xarray()
+    path = tmp_path / "classes.nc"
+    res.to_netcdf(path)
+    assert not idata_path(path).exists()
+    assert at.ClassificationResult.read_netcdf(path).idata is None
+    # a result saved with draws, whose draws file went missing
+    import arviz as az
+
+    draws = az.from_dict(posterior={"class_probs": np.full((2, 5, 4), 0.25)})
+    sampled = at.ClassificationResult.from_probabilities(
+        res.probabilities, method="pymc", extras={"idata": draws},
+        diagnostics={"r_hat_max": 1.0, "ess_bulk_min": 10.0, "ess_tail_min": 9.0,
+                     "divergences": 0, "per_variable": {"class_probs": {
+                         "r_hat": 1.0, "ess_bulk": 10.0, "ess_tail": 9.0}}})
+    sampled.to_netcdf(path)
+    assert at.ClassificationResult.read_netcdf(path).idata.posterior["class_probs"].shape == (
+        2, 5, 4)
+    idata_path(path).unlink()
+    with pytest.raises(at.DataError, match=r"classes\.idata\.nc"):
+        at.ClassificationResult.read_netcdf(path)
