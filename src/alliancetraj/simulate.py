@@ -213,7 +213,7 @@ def simulate_cohort(
     --------
     >>> import alliancetraj as at
     >>> cohort = at.simulate_cohort(n_dyads=8, seed=1)
-    >>> sorted(cohort.sessions.columns)
+    >>> list(cohort.sessions.columns)
     ['dyad', 'session', 'score']
     >>> cohort.truth["true_class"].isin(at.CLASSES).all()
     True
