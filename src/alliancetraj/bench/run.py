@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._validation import check_choice, check_int
 from .._version import __version__
 from ..metrics import DEFAULT_BINS, score_result
 from ..results import CLASSES
@@ -165,21 +166,10 @@ def run_benchmark(
         memory = "none" if quick else "first"
     if warmup is None:
         warmup = not quick
-    if memory not in ("first", "all", "scan", "none"):
-        raise ValueError(
-            "The 'memory' parameter must be 'first', 'all', 'scan' or 'none'. Got "
-            f"{memory!r} instead."
-        )
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"The 'seed' parameter must be an int >= 0. Got {seed!r} instead.")
-    for name, value in (("n_dyads", n_dyads), ("n_seeds", n_seeds)):
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or value < 1
-        ):
-            raise ValueError(
-                f"The '{name}' parameter of run_benchmark must be an int >= 1. Got {value!r} "
-                "instead."
-            )
+    check_choice("run_benchmark", "memory", memory, ("first", "all", "scan", "none"))
+    seed = check_int("run_benchmark", "seed", seed, low=0)
+    n_dyads = check_int("run_benchmark", "n_dyads", n_dyads, low=1, allow_none=True)
+    n_seeds = check_int("run_benchmark", "n_seeds", n_seeds, low=1, allow_none=True)
     base = grid if grid is not None else (QUICK_GRID if quick else FULL_GRID)
     grid = base.replace(
         n_dyads=n_dyads,

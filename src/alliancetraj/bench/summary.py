@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .._markdown import fmt_number, fmt_seconds, markdown_table
 from ..metrics import DEFAULT_BINS
 from ..results import CLASSES
 from .grid import CONDITIONS, DEFAULT_METHODS, BenchmarkGrid, describe_grid
-
-
-def _fmt(value: float, digits: int = 3) -> str:
-    if value is None or not np.isfinite(value):
-        return "–"
-    if digits == 0:
-        return f"{value:.0f}"
-    return f"{value:.{digits}f}"
-
-
-def _fmt_seconds(value: float) -> str:
-    if value is None or not np.isfinite(value):
-        return "–"
-    return f"{value:.3g}"
 
 
 def _spread(values: pd.Series, how: str, fmt: Callable[[float], str]) -> str:
@@ -41,21 +28,15 @@ def _spread(values: pd.Series, how: str, fmt: Callable[[float], str]) -> str:
     return f"{fmt(med)} ({fmt(lo)}–{fmt(hi)})"
 
 
-def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
-    lines += ["| " + " | ".join(str(x) for x in r) + " |" for r in rows]
-    return "\n".join(lines)
-
-
 _SUMMARY_METRICS = (
-    ("accuracy", "accuracy", _fmt),
-    ("macro_f1", "macro-F1", _fmt),
-    ("brier", "Brier", _fmt),
-    ("ece", "ECE", _fmt),
-    ("rupture_within_1", "rupture ±1", _fmt),
-    ("repair_within_1", "repair ±1", _fmt),
-    ("runtime_per_1000_s", "s / 1000 dyads", _fmt_seconds),
-    ("peak_memory_mib", "peak MiB", _fmt_seconds),
+    ("accuracy", "accuracy", fmt_number),
+    ("macro_f1", "macro-F1", fmt_number),
+    ("brier", "Brier", fmt_number),
+    ("ece", "ECE", fmt_number),
+    ("rupture_within_1", "rupture ±1", fmt_number),
+    ("repair_within_1", "repair ±1", fmt_number),
+    ("runtime_per_1000_s", "s / 1000 dyads", fmt_seconds),
+    ("peak_memory_mib", "peak MiB", fmt_seconds),
 )
 
 
@@ -68,7 +49,7 @@ def _grouped_table(results: pd.DataFrame, by: list[str], metrics, how: str) -> s
     for key, g in ok.groupby(by, sort=False):
         key = key if isinstance(key, tuple) else (key,)
         rows.append([*(str(k) for k in key), *(_spread(g[c], how, f) for c, _, f in metrics)])
-    return _md_table(header, rows)
+    return markdown_table(header, rows)
 
 
 def _summary_markdown(
@@ -127,7 +108,7 @@ def _summary_markdown(
         "",
         "Median (interquartile range) over all cells and replicates.",
         "",
-        _grouped_table(results, ["method"], [(f"f1_{c}", f"F1 {c}", _fmt) for c in CLASSES], "iqr"),
+        _grouped_table(results, ["method"], [(f"f1_{c}", f"F1 {c}", fmt_number) for c in CLASSES], "iqr"),
         "",
         "## Every cell",
         "",
@@ -142,8 +123,8 @@ def _summary_markdown(
             ["cell", "method"],
             [
                 *_SUMMARY_METRICS[:4],
-                ("classwise_ece", "classwise ECE", _fmt),
-                ("rupture_exact", "rupture exact", _fmt),
+                ("classwise_ece", "classwise ECE", fmt_number),
+                ("rupture_exact", "rupture exact", fmt_number),
                 *_SUMMARY_METRICS[4:],
             ],
             "range",
@@ -165,8 +146,8 @@ def _summary_markdown(
         ).reindex(index=wide.index, columns=sizes)
         rows = []
         for m in wide.index:
-            seconds = [_fmt_seconds(wide.loc[m].get(n, np.nan)) for n in sizes]
-            peaks = [_fmt_seconds(mem.loc[m].get(n, np.nan)) for n in sizes]
+            seconds = [fmt_seconds(wide.loc[m].get(n, np.nan)) for n in sizes]
+            peaks = [fmt_seconds(mem.loc[m].get(n, np.nan)) for n in sizes]
             rows.append([m, "seconds", *seconds])
             if any(p != "–" for p in peaks):
                 rows.append([m, "peak MiB", *peaks])
@@ -177,7 +158,7 @@ def _summary_markdown(
             f"of cell `{grid.scan_cell.name}` (median where the grid itself ran that size "
             "several times).",
             "",
-            _md_table(["method", "", *(f"{n} dyads" for n in sizes)], rows),
+            markdown_table(["method", "", *(f"{n} dyads" for n in sizes)], rows),
             "",
         ]
     if len(errors):

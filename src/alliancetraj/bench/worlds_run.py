@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._validation import check_int
 from .._version import __version__
 from .measure import (
     BenchmarkResults,
@@ -87,16 +88,11 @@ def run_worlds(
     from ..worlds import WORLDS, resolve_worlds, score_world, simulate_world, world_seed
 
     names = resolve_worlds(worlds)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"The 'seed' parameter of run_worlds must be an int >= 0. Got "
-                         f"{seed!r} instead.")
+    seed = check_int("run_worlds", "seed", seed, low=0)
     sizes = [None] if n_dyads is None else (
         [n_dyads] if isinstance(n_dyads, (int, np.integer)) else list(n_dyads))
-    for value in [*(v for v in sizes if v is not None), n_seeds]:
-        if value is not None and (isinstance(value, bool) or not isinstance(
-                value, (int, np.integer)) or value < 1):
-            raise ValueError(f"The 'n_dyads' and 'n_seeds' parameters of run_worlds must be "
-                             f"ints >= 1. Got {value!r} instead.")
+    sizes = [check_int("run_worlds", "n_dyads", v, low=1, allow_none=True) for v in sizes]
+    n_seeds = check_int("run_worlds", "n_seeds", n_seeds, low=1, allow_none=True)
     n_seeds = 2 if n_seeds is None else int(n_seeds)
     prefix = prefix or "worlds"
     command = command or (
