@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["check_choice", "check_int", "check_number", "check_range", "check_seed",
-           "parameter_error"]
+__all__ = ["check_bool", "check_choice", "check_int", "check_number", "check_range",
+           "check_seed", "parameter_error"]
 
 _NUMBER = (int, float, np.integer, np.floating)
 
@@ -96,6 +96,13 @@ def check_int(func: str, name: str, value: Any, low: int | None = None,
             not _within(value, low, high, False, False):
         raise parameter_error(func, name, must, value)
     return int(value)
+
+
+def check_bool(func: str, name: str, value: Any) -> bool:
+    """``True`` or ``False`` (a numpy bool too); a number or a string is refused."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise parameter_error(func, name, "a bool", value)
+    return bool(value)
 
 
 def check_choice(func: str, name: str, value: Any, choices: Sequence[str]) -> str:

@@ -21,7 +21,7 @@ def _write_figures(
 ) -> list[Path]:
     from matplotlib.figure import Figure
 
-    from ..metrics import _finish_reliability
+    from ..metrics import reliability_means
     from ..plot.benchmark import (
         plot_benchmark_metric,
         plot_confusion_matrix,
@@ -58,7 +58,7 @@ def _write_figures(
             .sum()
             .reset_index()
         )
-        tables = {m: _finish_reliability(g) for m, g in pooled.groupby("method", sort=False)}
+        tables = {m: reliability_means(g) for m, g in pooled.groupby("method", sort=False)}
         fig = Figure(figsize=(5.6, 5.0), layout="constrained")
         ax = fig.subplots()
         plot_reliability(tables, ax=ax)
