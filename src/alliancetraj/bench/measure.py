@@ -32,6 +32,7 @@ from .grid import DEFAULT_METHODS, QUICK_METHODS, Cell
 
 __all__ = ["BenchmarkResults", "Runner", "available_methods"]
 
+
 @dataclass
 class BenchmarkResults:
     """What :func:`run_benchmark` measured and where it wrote it.

@@ -30,6 +30,7 @@ from .measure import (
 
 __all__ = ["run_worlds"]
 
+
 def run_worlds(
     out: str | os.PathLike = "benchmarks/results",
     *,
