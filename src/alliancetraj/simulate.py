@@ -215,7 +215,7 @@ def simulate_cohort(
     >>> cohort = at.simulate_cohort(n_dyads=8, seed=1)
     >>> list(cohort.sessions.columns)
     ['dyad', 'session', 'score']
-    >>> cohort.truth["true_class"].isin(at.CLASSES).all()
+    >>> bool(cohort.truth["true_class"].isin(at.CLASSES).all())
     True
     """
     func = "simulate_cohort"
