@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 import alliancetraj.bench as bench
+import alliancetraj.bench.run as bench_run
 from alliancetraj import methods as registry
 from alliancetraj.bench import (
     FULL_GRID,
@@ -49,14 +50,14 @@ TINY = BenchmarkGrid(
 def fake_methods(monkeypatch):
     """Register 'oracle' (truth with 20% flipped labels), 'perfect' and 'broken'."""
     seen: list[pd.DataFrame] = []
-    simulate = bench.simulate_cohort
+    simulate = bench_run.simulate_cohort
 
     def remember(*args, **kwargs):
         cohort = simulate(*args, **kwargs)
         seen.append(cohort.truth)
         return cohort
 
-    monkeypatch.setattr(bench, "simulate_cohort", remember)
+    monkeypatch.setattr(bench_run, "simulate_cohort", remember)
 
     def result(sessions, flip, seed=0):
         truth = seen[-1]

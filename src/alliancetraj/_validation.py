@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["check_choice", "check_int", "check_number", "check_range", "parameter_error"]
+__all__ = ["check_bool", "check_choice", "check_int", "check_number", "check_range",
+           "check_seed", "parameter_error"]
 
 _NUMBER = (int, float, np.integer, np.floating)
 
@@ -97,6 +98,13 @@ def check_int(func: str, name: str, value: Any, low: int | None = None,
     return int(value)
 
 
+def check_bool(func: str, name: str, value: Any) -> bool:
+    """``True`` or ``False`` (a numpy bool too); a number or a string is refused."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise parameter_error(func, name, "a bool", value)
+    return bool(value)
+
+
 def check_choice(func: str, name: str, value: Any, choices: Sequence[str]) -> str:
     """One of ``choices`` (strings); the message lists the valid values."""
     if not isinstance(value, str) or value not in choices:
@@ -126,3 +134,20 @@ def check_range(func: str, name: str, value: Any, *, low: float | None = None,
     if pair[0] > pair[1]:
         raise parameter_error(func, name, "a (min, max) pair with min <= max", value)
     return (int(pair[0]), int(pair[1])) if integer else pair
+
+
+def check_seed(func: str, value: Any, name: str = "seed") -> np.random.Generator:
+    """An int, a numpy ``Generator`` or None, as a ``Generator`` (a Generator is returned
+    as it is, so a caller's stream is shared); anything else raises ``TypeError``.
+
+    Examples
+    --------
+    >>> bool(check_seed("f", 1).integers(10) == check_seed("f", 1).integers(10))
+    True
+    """
+    if isinstance(value, np.random.Generator):
+        return value
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
+        raise TypeError(str(parameter_error(func, name, "an int, a numpy Generator or None",
+                                            value)))
+    return np.random.default_rng(value)

@@ -25,6 +25,8 @@ from importlib import resources
 
 import pandas as pd
 
+from ._validation import check_choice
+
 __all__ = ["load_sgdata", "load_srs_example"]
 
 
@@ -57,16 +59,8 @@ def load_sgdata(format: str = "wide", measure: str = "bdi") -> pd.DataFrame:
     >>> list(long.columns), int(long["session"].max())
     (['dyad', 'session', 'score'], 12)
     """
-    if format not in ("wide", "long"):
-        raise ValueError(
-            f"The 'format' parameter of load_sgdata must be one of ['wide', 'long']. "
-            f"Got {format!r} instead."
-        )
-    if measure not in ("bdi", "rq"):
-        raise ValueError(
-            f"The 'measure' parameter of load_sgdata must be one of ['bdi', 'rq']. "
-            f"Got {measure!r} instead."
-        )
+    check_choice("load_sgdata", "format", format, ("wide", "long"))
+    check_choice("load_sgdata", "measure", measure, ("bdi", "rq"))
     source = resources.files("alliancetraj").joinpath("data", "sgdata.csv")
     with resources.as_file(source) as path:
         wide = pd.read_csv(path)

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ._validation import check_number
+from ._validation import check_choice, check_number
 from .errors import DataError, format_ids
 
 __all__ = [
@@ -301,11 +301,9 @@ def score(
     cutoff = check_number("score", "cutoff", cutoff, allow_none=True)
     if max_missing is None:
         max_missing = inst.max_missing
-    elif not (isinstance(max_missing, (int, float)) and 0 <= max_missing < 1):
-        raise ValueError(
-            f"The 'max_missing' parameter of score must be a number in [0, 1). "
-            f"Got {max_missing!r} instead."
-        )
+    else:
+        max_missing = check_number("score", "max_missing", max_missing, low=0, high=1,
+                                   high_open=True)
     low, high = inst.item_range
     values = np.empty((len(items), inst.n_items))
     for j, col in enumerate(columns):
@@ -416,13 +414,10 @@ def reliable_change(
     >>> r["improved"].tolist()
     [True, False]
     """
-    if not (np.isfinite(sd) and sd > 0):
-        raise ValueError(f"The 'sd' parameter must be a number > 0. Got {sd!r} instead.")
-    if not 0 < reliability < 1:
-        raise ValueError(f"The 'reliability' parameter must be in (0, 1). Got {reliability!r}.")
-    if direction not in ("decrease", "increase"):
-        raise ValueError(f"The 'direction' parameter must be 'decrease' or 'increase'. "
-                         f"Got {direction!r} instead.")
+    sd = check_number("reliable_change", "sd", sd, low=0, low_open=True)
+    reliability = check_number("reliable_change", "reliability", reliability, low=0, high=1,
+                               low_open=True, high_open=True)
+    check_choice("reliable_change", "direction", direction, ("decrease", "increase"))
     pre_s, post_s = _as_series(pre, "pre"), _as_series(post, "post")
     if len(pre_s) != len(post_s):
         raise DataError(f"pre and post have different lengths ({len(pre_s)} vs {len(post_s)}).")
@@ -493,9 +488,7 @@ def clinically_significant_change(
     cutoff = check_number("clinically_significant_change", "cutoff", cutoff, allow_none=True)
     sign = -1.0 if direction == "decrease" else 1.0  # +: higher is better
     if cutoff is None:
-        if criterion not in ("a", "b", "c"):
-            raise ValueError(f"The 'criterion' parameter must be 'a', 'b' or 'c'. "
-                             f"Got {criterion!r} instead.")
+        check_choice("clinically_significant_change", "criterion", criterion, ("a", "b", "c"))
         need = {"a": (clinical,), "b": (functional,), "c": (clinical, functional)}[criterion]
         if any(n is None for n in need):
             raise ValueError(

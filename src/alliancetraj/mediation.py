@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._validation import check_choice, check_int, parameter_error
 from .errors import DataError, ExcludedDyadsWarning, format_ids
 from .results import CLASSES, ClassificationResult
 
@@ -241,29 +242,15 @@ def mediation(
     import statsmodels.api as sm
     from statsmodels.stats.mediation import Mediation
 
-    if method not in _METHODS:
-        raise ValueError(
-            f"The 'method' parameter of mediation must be one of {list(_METHODS)}. "
-            f"Got {method!r} instead."
-        )
-    if family not in ("gaussian", "binomial"):
-        raise ValueError(
-            f"The 'family' parameter of mediation must be one of ['gaussian', 'binomial']. "
-            f"Got {family!r} instead."
-        )
-    if isinstance(n_rep, bool) or not isinstance(n_rep, (int, np.integer)) or n_rep < 10:
-        raise ValueError(
-            f"The 'n_rep' parameter of mediation must be an int >= 10. Got {n_rep!r} instead."
-        )
+    check_choice("mediation", "method", method, list(_METHODS))
+    check_choice("mediation", "family", family, ("gaussian", "binomial"))
+    n_rep = check_int("mediation", "n_rep", n_rep, low=10)
     try:
         c0, c1 = (float(v) for v in contrast)
     except (TypeError, ValueError):
         c0 = c1 = np.nan
     if not (np.isfinite(c0) and np.isfinite(c1) and c0 != c1):
-        raise ValueError(
-            f"The 'contrast' parameter of mediation must be two different finite numbers. "
-            f"Got {contrast!r} instead."
-        )
+        raise parameter_error("mediation", "contrast", "two different finite numbers", contrast)
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"Data must be a pandas DataFrame; got {type(data).__name__}.")
     covariates = [] if covariates is None else (

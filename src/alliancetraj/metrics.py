@@ -58,6 +58,7 @@ __all__ = [
     "expected_calibration_error",
     "f1_per_class",
     "macro_f1",
+    "reliability_means",
     "reliability_table",
     "score_result",
 ]
@@ -258,11 +259,13 @@ def reliability_table(
             )
         )
     table = pd.concat(parts, ignore_index=True)
-    return _finish_reliability(table)
+    return reliability_means(table)
 
 
-def _finish_reliability(table: pd.DataFrame) -> pd.DataFrame:
-    """Add the mean columns to a table of binned sums (also after pooling)."""
+def reliability_means(table: pd.DataFrame) -> pd.DataFrame:
+    """Add the mean columns ``confidence`` and ``observed`` to a table of binned sums
+    (``count``, ``sum_confidence``, ``sum_observed``), as :func:`reliability_table` does;
+    use it again after pooling tables by summing (empty bins get NaN)."""
     table = table.copy()
     count = table["count"].to_numpy(dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):

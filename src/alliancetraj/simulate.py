@@ -25,6 +25,9 @@ Trajectory shapes (session numbers ``t = 1 .. n``; ``a`` level, ``b`` slope)
 Every rupture has at least two sessions before it. Residuals are added with a
 per-dyad standard deviation, optionally AR(1) and/or Student-t; scores are then
 clipped to the scale (the ceiling) and rounded to the instrument's resolution.
+
+The study simulators (:func:`simulate_mediation`, :func:`simulate_alliance_symptoms`)
+live in :mod:`alliancetraj.simulate_studies` and are reachable from here too.
 """
 
 from __future__ import annotations
@@ -35,7 +38,16 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from ._validation import check_int, check_number, check_range, check_seed, parameter_error
 from .results import CLASSES
+
+# the study simulators live in simulate_studies; reachable here as before
+from .simulate_studies import (
+    AllianceSymptoms,
+    MediationData,
+    simulate_alliance_symptoms,
+    simulate_mediation,
+)
 
 __all__ = ["DEFAULT_BINARY_EFFECTS", "DEFAULT_OUTCOME_EFFECTS", "AllianceSymptoms", "Cohort",
            "MediationData", "simulate_alliance_symptoms", "simulate_cohort", "simulate_mediation"]
@@ -64,45 +76,6 @@ class Cohort(NamedTuple):
     sessions: pd.DataFrame
     outcomes: pd.DataFrame
     truth: pd.DataFrame
-
-
-def _rng(seed: int | np.random.Generator | None) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)):
-        raise TypeError(
-            f"The 'seed' parameter must be an int, a numpy Generator or None. Got {seed!r} instead."
-        )
-    return np.random.default_rng(seed)
-
-
-def _check_range(name: str, value, *, low: float, integer: bool = False,
-                 high: float | None = None, func: str = "simulate_cohort"
-                 ) -> tuple[float, float]:
-    """Accept a number or a (min, max) pair; return (min, max). ``func`` names the caller."""
-    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
-        pair = (value, value)
-    elif isinstance(value, Sequence) and len(value) == 2:
-        pair = tuple(value)
-    else:
-        raise ValueError(
-            f"The '{name}' parameter of {func} must be a number or a (min, max) pair. "
-            f"Got {value!r} instead."
-        )
-    kind = "an int" if integer else "a number"
-    for v in pair:
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or \
-                (integer and float(v) != int(v)) or v < low or (high is not None and v > high):
-            bound = f">= {low:g}" + (f" and <= {high:g}" if high is not None else "")
-            raise ValueError(
-                f"The '{name}' parameter of {func} must be {kind} {bound} (or a pair of "
-                f"them). Got {value!r} instead."
-            )
-    if pair[0] > pair[1]:
-        raise ValueError(
-            f"The '{name}' parameter of {func} must have min <= max. Got {value!r}."
-        )
-    return pair  # type: ignore[return-value]
 
 
 def _class_probs(class_mix) -> np.ndarray:
@@ -240,46 +213,31 @@ def simulate_cohort(
     --------
     >>> import alliancetraj as at
     >>> cohort = at.simulate_cohort(n_dyads=8, seed=1)
-    >>> sorted(cohort.sessions.columns)
+    >>> list(cohort.sessions.columns)
     ['dyad', 'session', 'score']
-    >>> cohort.truth["true_class"].isin(at.CLASSES).all()
+    >>> bool(cohort.truth["true_class"].isin(at.CLASSES).all())
     True
     """
-    if isinstance(n_dyads, bool) or not isinstance(n_dyads, (int, np.integer)) or n_dyads < 1:
-        raise ValueError(
-            f"The 'n_dyads' parameter of simulate_cohort must be an int >= 1. Got {n_dyads!r} "
-            "instead."
-        )
-    rng = _rng(seed)
+    func = "simulate_cohort"
+    n_dyads = check_int(func, "n_dyads", n_dyads, low=1)
+    rng = check_seed(func, seed)
     probs = _class_probs(class_mix)
-    n_lo, n_hi = (int(v) for v in _check_range("n_sessions", n_sessions, low=6, integer=True))
-    d_lo, d_hi = _check_range("depth", depth, low=0)
-    l_lo, l_hi = (int(v) for v in _check_range("rupture_length", rupture_length, low=1,
-                                                 integer=True))
-    a_lo, a_hi = _check_range("amplitude", amplitude, low=0)
-    for name, val, lo in (("noise", noise, 0.0), ("noise_spread", noise_spread, 0.0),
-                          ("level_sd", level_sd, 0.0), ("slope_sd", slope_sd, 0.0),
-                          ("outcome_sd", outcome_sd, 0.0)):
-        if not np.isfinite(val) or val < lo:
-            raise ValueError(
-                f"The '{name}' parameter of simulate_cohort must be a finite number >= {lo:g}. "
-                f"Got {val!r} instead."
-            )
-    if not 0 <= ar1 < 1:
-        raise ValueError(f"The 'ar1' parameter of simulate_cohort must be in [0, 1). Got {ar1!r}.")
-    if df is not None and not df > 2:
-        raise ValueError(f"The 'df' parameter of simulate_cohort must be > 2 or None. Got {df!r}.")
-    for name, val in (("missing", missing), ("dropout", dropout)):
-        if not 0 <= val < 1:
-            raise ValueError(
-                f"The '{name}' parameter of simulate_cohort must be in [0, 1). Got {val!r}."
-            )
+    n_lo, n_hi = check_range(func, "n_sessions", n_sessions, low=6, integer=True)
+    d_lo, d_hi = check_range(func, "depth", depth, low=0)
+    l_lo, l_hi = check_range(func, "rupture_length", rupture_length, low=1, integer=True)
+    a_lo, a_hi = check_range(func, "amplitude", amplitude, low=0)
+    for name, val in (("noise", noise), ("noise_spread", noise_spread), ("level_sd", level_sd),
+                      ("slope_sd", slope_sd), ("outcome_sd", outcome_sd)):
+        check_number(func, name, val, low=0)
+    for name, val in (("ar1", ar1), ("missing", missing), ("dropout", dropout)):
+        check_number(func, name, val, low=0, high=1, high_open=True)
+    check_number(func, "df", df, low=2, low_open=True, allow_none=True)
     if scale is not None:
         scale = (float(scale[0]), float(scale[1]))
         if not scale[0] < scale[1]:
-            raise ValueError(f"The 'scale' parameter must have low < high. Got {scale!r}.")
-    if resolution is not None and not resolution > 0:
-        raise ValueError(f"The 'resolution' parameter must be > 0 or None. Got {resolution!r}.")
+            raise parameter_error(func, "scale", "a (low, high) pair with low < high or None",
+                                  scale)
+    check_number(func, "resolution", resolution, low=0, low_open=True, allow_none=True)
     out_eff = _effects("outcome_effects", outcome_effects, DEFAULT_OUTCOME_EFFECTS)
     bin_eff = _effects("binary_effects", binary_effects, DEFAULT_BINARY_EFFECTS)
 
@@ -392,233 +350,3 @@ def simulate_cohort(
         index=index,
     )
     return Cohort(sessions=sessions, outcomes=outcomes, truth=truth)
-
-
-# ------------------------------------------------------------------ mediation data
-class MediationData(NamedTuple):
-    """Simulated mediation data: ``sessions`` (long), ``data`` (one row per dyad), ``truth``."""
-
-    sessions: pd.DataFrame
-    data: pd.DataFrame
-    truth: dict
-
-
-def simulate_mediation(
-    n_dyads: int = 72,
-    *,
-    seed: int | np.random.Generator | None = None,
-    a: float = 0.3,
-    b: float = 0.5,
-    direct: float = 0.1,
-    n_sessions: int | tuple[int, int] = (8, 12),
-    level: float = 3.6,
-    level_sd: float = 0.4,
-    slope_sd: float = 0.02,
-    noise: float = 0.25,
-    outcome_sd: float = 1.0,
-    scale: tuple[float, float] | None = (1.0, 5.0),
-    id_prefix: str = "d",
-) -> MediationData:
-    """Simulate exposure -> alliance -> recovery data with a known indirect effect.
-
-    Modelled on Moran et al. (2014): providers' recovery-promoting strategies
-    (``strategies``, standardised) raise the dyad's alliance level, which raises
-    personal recovery (``recovery``, outcome SD units). Per dyad ``i``::
-
-        alliance level  L_i = level + a * x_i + level_sd * e_i
-        session score   y_it = L_i + s_i (t - mean t) + noise * u_it   (s_i ~ N(0, slope_sd))
-        recovery        r_i = direct * x_i + b * (L_i - level) + outcome_sd * v_i
-
-    so the indirect effect of one unit of exposure is ``a * b``. The mean of the
-    observed scores measures ``L_i`` with a small error (``noise^2 / n_sessions``),
-    which attenuates ``b`` slightly; scores are clipped to ``scale``.
-
-    Parameters
-    ----------
-    n_dyads : int, default 72 (the size of Moran et al.'s sample)
-    seed : int, numpy Generator or None
-    a : float, default 0.3
-        Effect of one SD of exposure on the alliance level (score units).
-    b : float, default 0.5
-        Effect of one score unit of alliance on recovery (outcome units).
-    direct : float, default 0.1
-        Direct effect of exposure on recovery.
-    n_sessions : int or (min, max), default (8, 12)
-    level, level_sd, slope_sd, noise, outcome_sd : float
-    scale : (low, high) or None, default (1, 5)
-    id_prefix : str, default "d"
-
-    Returns
-    -------
-    MediationData
-        ``sessions``: dyad, session, score. ``data``: index dyad; ``strategies``,
-        ``alliance_level`` (true ``L_i``), ``recovery``. ``truth``: dict with ``a``,
-        ``b``, ``direct``, ``indirect`` (= a * b) and ``total``.
-
-    Examples
-    --------
-    >>> import alliancetraj as at
-    >>> sim = at.simulate_mediation(n_dyads=10, seed=0)
-    >>> round(sim.truth["indirect"], 3)
-    0.15
-    """
-    if isinstance(n_dyads, bool) or not isinstance(n_dyads, (int, np.integer)) or n_dyads < 1:
-        raise ValueError(
-            f"The 'n_dyads' parameter of simulate_mediation must be an int >= 1. Got "
-            f"{n_dyads!r} instead."
-        )
-    n_lo, n_hi = (int(v) for v in _check_range("n_sessions", n_sessions, low=2, integer=True,
-                                                func="simulate_mediation"))
-    for name, val in (("level_sd", level_sd), ("slope_sd", slope_sd), ("noise", noise),
-                      ("outcome_sd", outcome_sd)):
-        if not np.isfinite(val) or val < 0:
-            raise ValueError(
-                f"The '{name}' parameter of simulate_mediation must be a finite number >= 0. "
-                f"Got {val!r} instead."
-            )
-    rng = _rng(seed)
-    n = int(n_dyads)
-    x = rng.standard_normal(n)
-    lvl = level + a * x + level_sd * rng.standard_normal(n)
-    slp = slope_sd * rng.standard_normal(n)
-    length = rng.integers(n_lo, n_hi + 1, size=n)
-    ids = np.array([f"{id_prefix}{i:05d}" for i in range(n)], dtype=object)
-    rows = np.repeat(np.arange(n), length)
-    t = np.concatenate([np.arange(1, k + 1) for k in length]).astype(float)
-    centre = (length[rows] + 1) / 2
-    y = lvl[rows] + slp[rows] * (t - centre) + noise * rng.standard_normal(len(rows))
-    if scale is not None:
-        y = np.clip(y, scale[0], scale[1])
-    sessions = pd.DataFrame({"dyad": ids[rows], "session": t.astype(np.int64), "score": y})
-    recovery = direct * x + b * (lvl - level) + outcome_sd * rng.standard_normal(n)
-    data = pd.DataFrame({"strategies": x, "alliance_level": lvl, "recovery": recovery},
-                        index=pd.Index(ids, name="dyad"))
-    truth = {"a": float(a), "b": float(b), "direct": float(direct),
-             "indirect": float(a * b), "total": float(direct + a * b)}
-    return MediationData(sessions=sessions, data=data, truth=truth)
-
-
-class AllianceSymptoms(NamedTuple):
-    """Paired alliance and symptom series: ``sessions`` (long), ``truth`` (per dyad), ``effects``."""
-
-    sessions: pd.DataFrame
-    truth: pd.DataFrame
-    effects: dict
-
-
-def simulate_alliance_symptoms(
-    n_dyads: int = 200,
-    *,
-    seed: int | np.random.Generator | None = None,
-    n_sessions: int = 12,
-    within_effect: float = -1.5,
-    between_effect: float = -3.0,
-    time_effect: float = -0.4,
-    alliance_mean: float = 3.8,
-    alliance_trait_sd: float = 0.5,
-    alliance_state_sd: float = 0.4,
-    alliance_ar1: float = 0.3,
-    symptom_level: float = 15.0,
-    symptom_level_sd: float = 3.0,
-    noise: float = 2.0,
-    id_prefix: str = "d",
-) -> AllianceSymptoms:
-    """Simulate session-level alliance and symptom series with known within/between effects.
-
-    Alliance ``A_it = alliance_mean + trait_i + state_it`` (trait ~ N(0, trait_sd²), state
-    an AR(1) series with SD ``alliance_state_sd``). Symptoms at session ``t >= 2``::
-
-        S_it = symptom_level + v_i + time_effect * t
-               + between_effect * (m_i - alliance_mean) + within_effect * (A_i,t-1 - m_i) + e_it
-
-    with ``m_i`` the dyad's mean of its lagged alliance ratings (sessions 1 .. n-1),
-    the person-mean decomposition of Falkenström et al. (2013), so that a model with
-    that decomposition is correctly specified. Session 1's symptoms have no lag term.
-    Scores are neither clipped nor rounded.
-
-    Parameters
-    ----------
-    n_dyads : int, default 200
-    seed : int, numpy Generator or None
-        The only source of randomness.
-    n_sessions : int, default 12
-        Sessions per dyad (>= 3).
-    within_effect, between_effect : float
-        Effect of one alliance point above the dyad's own mean (state-like) and of
-        one point of mean alliance (trait-like) on next-session symptoms.
-    time_effect : float
-        Symptom change per session.
-    alliance_mean, alliance_trait_sd, alliance_state_sd, alliance_ar1 : float
-    symptom_level, symptom_level_sd, noise : float
-        Mean and between-dyad SD of the symptom level; residual SD.
-    id_prefix : str, default "d"
-
-    Returns
-    -------
-    AllianceSymptoms
-        ``sessions``: dyad, session, alliance, symptoms. ``truth``: index dyad;
-        trait_alliance, person_mean, symptom_level. ``effects``: within, between,
-        time, intercept (of the model with raw person means).
-
-    Examples
-    --------
-    >>> import alliancetraj as at
-    >>> sim = at.simulate_alliance_symptoms(n_dyads=5, seed=1)
-    >>> list(sim.sessions.columns)
-    ['dyad', 'session', 'alliance', 'symptoms']
-    """
-    if isinstance(n_dyads, bool) or not isinstance(n_dyads, (int, np.integer)) or n_dyads < 1:
-        raise ValueError(
-            f"The 'n_dyads' parameter of simulate_alliance_symptoms must be an int >= 1. Got "
-            f"{n_dyads!r} instead."
-        )
-    if isinstance(n_sessions, bool) or not isinstance(n_sessions, (int, np.integer)) \
-            or n_sessions < 3:
-        raise ValueError(
-            f"The 'n_sessions' parameter of simulate_alliance_symptoms must be an int >= 3. Got "
-            f"{n_sessions!r} instead."
-        )
-    for name, val in (("alliance_trait_sd", alliance_trait_sd),
-                      ("alliance_state_sd", alliance_state_sd),
-                      ("symptom_level_sd", symptom_level_sd), ("noise", noise)):
-        if not np.isfinite(val) or val < 0:
-            raise ValueError(
-                f"The '{name}' parameter of simulate_alliance_symptoms must be a finite number "
-                f">= 0. Got {val!r} instead."
-            )
-    if not 0 <= alliance_ar1 < 1:
-        raise ValueError(
-            f"The 'alliance_ar1' parameter of simulate_alliance_symptoms must be in [0, 1). Got "
-            f"{alliance_ar1!r} instead."
-        )
-    rng = _rng(seed)
-    n, T = int(n_dyads), int(n_sessions)
-    trait = alliance_trait_sd * rng.standard_normal(n)
-    z = rng.standard_normal((n, T))
-    state = np.empty((n, T))
-    state[:, 0] = z[:, 0]
-    innov = np.sqrt(1 - alliance_ar1**2)
-    for j in range(1, T):
-        state[:, j] = alliance_ar1 * state[:, j - 1] + innov * z[:, j]
-    alliance = alliance_mean + trait[:, None] + alliance_state_sd * state
-    person_mean = alliance[:, :-1].mean(axis=1)
-    level = symptom_level + symptom_level_sd * rng.standard_normal(n)
-    t = np.arange(1, T + 1, dtype=float)[None, :]
-    lagged = np.concatenate([person_mean[:, None], alliance[:, :-1]], axis=1)
-    symptoms = (level[:, None] + time_effect * t
-                + between_effect * (person_mean[:, None] - alliance_mean)
-                + within_effect * (lagged - person_mean[:, None])
-                + noise * rng.standard_normal((n, T)))
-    ids = np.array([f"{id_prefix}{i:05d}" for i in range(n)], dtype=object)
-    sessions = pd.DataFrame({
-        "dyad": np.repeat(ids, T),
-        "session": np.tile(np.arange(1, T + 1, dtype=np.int64), n),
-        "alliance": alliance.ravel(),
-        "symptoms": symptoms.ravel(),
-    })
-    truth = pd.DataFrame({"trait_alliance": alliance_mean + trait, "person_mean": person_mean,
-                          "symptom_level": level}, index=pd.Index(ids, name="dyad"))
-    effects = {"within": float(within_effect), "between": float(between_effect),
-               "time": float(time_effect),
-               "intercept": float(symptom_level - between_effect * alliance_mean)}
-    return AllianceSymptoms(sessions=sessions, truth=truth, effects=effects)

@@ -69,14 +69,16 @@ meets; here criterion 2 is the mirror image of the gains rule
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ._validation import check_bool, check_choice, check_number, parameter_error
 from .errors import DataError
 from .io import validate_sessions, wide_to_long
 
-__all__ = ["rci_cutoff", "sudden_changes"]
+__all__ = ["check_criteria", "rci_cutoff", "sudden_changes"]
 
 _FUNC = "sudden_changes"
 _MULTIPLE = ("all", "first", "last", "smallest", "largest")
@@ -107,6 +109,25 @@ def rci_cutoff(sd: float, reliability: float) -> float:
 
 
 # ------------------------------------------------------------------------ core (arrays)
+def check_criteria(func: str, criteria: Any) -> list[int]:
+    """The sudden-change criteria to apply: a non-empty collection of 1, 2 and/or 3 (sorted).
+
+    Examples
+    --------
+    >>> check_criteria("f", (3, 1, 1))
+    [1, 3]
+    """
+    try:
+        chosen = sorted({int(c) for c in criteria}) if not isinstance(criteria, str) else None
+    except (TypeError, ValueError):
+        chosen = None
+    if not chosen or any(c not in (1, 2, 3) for c in chosen) or \
+            any(isinstance(c, bool) for c in criteria):
+        raise parameter_error(func, "criteria", "a non-empty collection of 1, 2 and/or 3",
+                              criteria)
+    return chosen
+
+
 def _critical_values(alpha: float, adjust: bool, critical_value: float) -> np.ndarray:
     """Critical value by total number of scores in the two windows (index 4..6)."""
     from scipy import stats
@@ -296,41 +317,16 @@ def sudden_changes(
     1     1        7       12.0     False
     2     3        8        9.0     False
     """
-    from ._validation import check_choice, check_number
-
     direction = check_choice(_FUNC, "direction", direction, ("decrease", "increase"))
     multiple = check_choice(_FUNC, "multiple", multiple, _MULTIPLE)
-    if not isinstance(baseline, (bool, np.bool_)):
-        raise ValueError(
-            f"The 'baseline' parameter of {_FUNC} must be a bool. Got {baseline!r} instead."
-        )
-    if not isinstance(adjust, (bool, np.bool_)):
-        raise ValueError(
-            f"The 'adjust' parameter of {_FUNC} must be a bool. Got {adjust!r} instead."
-        )
-    try:
-        crit_set = sorted({int(c) for c in criteria}) if not isinstance(criteria, str) else None
-    except (TypeError, ValueError):
-        crit_set = None
-    if (
-        not crit_set
-        or any(c not in (1, 2, 3) for c in crit_set)
-        or any(isinstance(c, bool) for c in criteria)
-    ):
-        raise ValueError(
-            f"The 'criteria' parameter of {_FUNC} must be a non-empty collection of 1, 2 "
-            f"and/or 3. Got {criteria!r} instead."
-        )
+    baseline = check_bool(_FUNC, "baseline", baseline)
+    adjust = check_bool(_FUNC, "adjust", adjust)
+    crit_set = check_criteria(_FUNC, criteria)
     pct = check_number(_FUNC, "pct", pct, low=0)
-    alpha = check_number(_FUNC, "alpha", alpha, low=0, high=1, low_open=True)
-    if alpha >= 1:
-        raise ValueError(f"The 'alpha' parameter of {_FUNC} must be in (0, 1). Got {alpha!r}.")
+    alpha = check_number(_FUNC, "alpha", alpha, low=0, high=1, low_open=True, high_open=True)
     critical_value = check_number(_FUNC, "critical_value", critical_value, low=0, low_open=True)
-    reliability = check_number(_FUNC, "reliability", reliability, low=0, high=1, allow_none=True)
-    if reliability is not None and reliability >= 1:
-        raise ValueError(
-            f"The 'reliability' parameter of {_FUNC} must be in [0, 1). Got {reliability!r}."
-        )
+    reliability = check_number(_FUNC, "reliability", reliability, low=0, high=1,
+                               high_open=True, allow_none=True)
     sd = check_number(_FUNC, "sd", sd, low=0, low_open=True, allow_none=True)
     if reversal_lag is None:
         reversal_lag = 2 if baseline else 3

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._validation import parameter_error
 from ..errors import DataError, format_ids
 from .growth_fit import (
     Design,
@@ -65,10 +66,6 @@ def __getattr__(name: str):
 TIME_CODINGS = ("linear", "quadratic", "piecewise")
 RANDOM_STRUCTURES = ("intercept", "slope", "curvature")
 OPTIMIZERS = ("fast", "lbfgs", "bfgs", "cg", "powell", "nm")
-
-def _param_error(name: str, owner: str, must: str, got: object) -> ValueError:
-    return ValueError(f"The '{name}' parameter of {owner} must be {must}. Got {got!r} instead.")
-
 
 # ============================================================================ the model
 class GrowthModel:
@@ -182,32 +179,32 @@ class GrowthModel:
     def _check(self) -> None:
         owner = "GrowthModel"
         if self.time not in TIME_CODINGS:
-            raise _param_error("time", owner, f"one of {list(TIME_CODINGS)}", self.time)
+            raise parameter_error(owner, "time", f"one of {list(TIME_CODINGS)}", self.time)
         if self.random not in RANDOM_STRUCTURES:
-            raise _param_error("random", owner, f"one of {list(RANDOM_STRUCTURES)}", self.random)
+            raise parameter_error(owner, "random", f"one of {list(RANDOM_STRUCTURES)}", self.random)
         if self.random == "curvature" and self.time == "linear":
             raise ValueError(
                 "The 'random' parameter of GrowthModel can be 'curvature' only with "
                 "time='quadratic' or 'piecewise'. Got random='curvature' with time='linear'."
             )
         if not isinstance(self.reml, (bool, np.bool_)):
-            raise _param_error("reml", owner, "True or False", self.reml)
+            raise parameter_error(owner, "reml", "True or False", self.reml)
         if self.optimizer not in OPTIMIZERS:
-            raise _param_error("optimizer", owner, f"one of {list(OPTIMIZERS)}", self.optimizer)
+            raise parameter_error(owner, "optimizer", f"one of {list(OPTIMIZERS)}", self.optimizer)
         if self.start not in ("ols", "identity"):
-            raise _param_error("start", owner, "'ols' or 'identity'", self.start)
+            raise parameter_error(owner, "start", "'ols' or 'identity'", self.start)
         if (
             isinstance(self.maxiter, bool)
             or not isinstance(self.maxiter, (int, np.integer))
             or self.maxiter < 1
         ):
-            raise _param_error("maxiter", owner, "an int >= 1", self.maxiter)
+            raise parameter_error(owner, "maxiter", "an int >= 1", self.maxiter)
         if not (isinstance(self.polish, (bool, np.bool_)) or self.polish == "full"):
-            raise _param_error("polish", owner, "True, False or 'full'", self.polish)
+            raise parameter_error(owner, "polish", "True, False or 'full'", self.polish)
         if not np.isfinite(float(self.origin)):
-            raise _param_error("origin", owner, "a finite number", self.origin)
+            raise parameter_error(owner, "origin", "a finite number", self.origin)
         if isinstance(self.covariates, (str, bytes)):
-            raise _param_error("covariates", owner, "a list of column names", self.covariates)
+            raise parameter_error(owner, "covariates", "a list of column names", self.covariates)
         if self.time != "piecewise" and self.knot is not None:
             raise ValueError(
                 f"The 'knot' parameter of GrowthModel applies to time='piecewise' only. Got "
@@ -225,12 +222,11 @@ class GrowthModel:
                 )
             return [float(v) for v in grid]
         if isinstance(self.knot, str):
-            raise _param_error(
-                "knot", "GrowthModel", "a number, a list of numbers, 'profile' or None", self.knot
+            raise parameter_error("GrowthModel", "knot", "a number, a list of numbers, 'profile' or None", self.knot
             )
         grid = np.atleast_1d(np.asarray(self.knot, dtype=float))
         if grid.size == 0 or not np.all(np.isfinite(grid)):
-            raise _param_error("knot", "GrowthModel", "finite session number(s)", self.knot)
+            raise parameter_error("GrowthModel", "knot", "finite session number(s)", self.knot)
         lo, hi = time.min(), time.max()
         if np.any((grid <= lo) | (grid >= hi)):
             raise DataError(

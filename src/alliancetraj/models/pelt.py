@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._validation import check_choice, check_number
+from .._validation import check_bool, check_choice, check_number
 from ..results import ClassificationResult
 from ._labelling import Rupture, build_result, label_dyad
 
@@ -164,10 +164,7 @@ def classify_pelt(
         penalty = check_number(_FUNC, "penalty", penalty, low=0, low_open=True)
     cost = check_choice(_FUNC, "cost", cost, _COSTS)
     min_size = check_number(_FUNC, "min_size", min_size, low=1, integer=True)
-    if not isinstance(detrend, (bool, np.bool_)):
-        raise ValueError(
-            f"The 'detrend' parameter of {_FUNC} must be a bool. Got {detrend!r} instead."
-        )
+    detrend = check_bool(_FUNC, "detrend", detrend)
     k = check_number(_FUNC, "k", k, low=0, low_open=True)
     max_length = check_number(_FUNC, "max_length", max_length, low=1, integer=True)
     u_alpha = check_number(_FUNC, "u_alpha", u_alpha, low=0, high=1, low_open=True)

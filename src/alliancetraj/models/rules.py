@@ -176,7 +176,7 @@ def classify_rules(
             chosen[dyad] = _choose(_deflection_ruptures(t, y, thr, window, max_length))
     else:
         from ..io import to_panel
-        from ..sudden import detect, rci_cutoff
+        from ..sudden import check_criteria, detect, rci_cutoff
 
         if cutoff is None and reliability is None and 1 in set(criteria):
             raise ValueError(
@@ -195,12 +195,7 @@ def classify_rules(
             cutoff = check_number(_FUNC, "cutoff", cutoff, low=0)
         pct = check_number(_FUNC, "pct", pct, low=0)
         alpha = check_number(_FUNC, "alpha", alpha, low=0, high=1, low_open=True)
-        crit = sorted({int(c) for c in criteria})
-        if not crit or any(c not in (1, 2, 3) for c in crit):
-            raise ValueError(
-                f"The 'criteria' parameter of {_FUNC} must be a non-empty collection of 1, 2 "
-                f"and/or 3. Got {criteria!r} instead."
-            )
+        crit = check_criteria(_FUNC, criteria)
         settings.update(
             {
                 "cutoff": cutoff,

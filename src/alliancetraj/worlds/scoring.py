@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._markdown import fmt_number, fmt_seconds, frame_table
 from ..metrics import score_result
 from ..results import CLASSES
 
@@ -124,25 +125,6 @@ def worst_worlds(results: pd.DataFrame) -> pd.DataFrame:
     return out.rename(columns={"macro_f1_world": "worst_world"})
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if value is None or not np.isfinite(value):
-        return "–"
-    return f"{value:.3f}"
-
-
-def _fmt_seconds(value: Any) -> str:
-    return "–" if value is None or not np.isfinite(value) else f"{value:.3g}"
-
-
-def _md_table(frame: pd.DataFrame) -> str:
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |",
-             "| " + " | ".join("---" for _ in frame.columns) + " |"]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.to_numpy()]
-    return "\n".join(lines)
-
-
 def worlds_summary(results: pd.DataFrame, table: pd.DataFrame, worst: pd.DataFrame,
                    meta: dict[str, Any], descriptions: str) -> str:
     """The Markdown summary of a worlds benchmark: command, load, worlds, the worst-world
@@ -169,17 +151,17 @@ def worlds_summary(results: pd.DataFrame, table: pd.DataFrame, worst: pd.DataFra
         shown = worst.copy()
         for c in shown.columns:
             if c.startswith("worst_") and c != "worst_world":
-                shown[c] = shown[c].map(_fmt)
+                shown[c] = shown[c].map(fmt_number)
         rounded = table.copy()
         for c in rounded.columns[4:]:
-            rounded[c] = rounded[c].map(_fmt_seconds if c == "runtime_s" else _fmt)
+            rounded[c] = rounded[c].map(fmt_seconds if c == "runtime_s" else fmt_number)
         parts += [
             "## Headline: the worst world",
             "",
             f"Per method and cohort size, medians over {meta['n_seeds']} replicate(s) per "
             "world, then the worst world on each score.",
             "",
-            _md_table(shown),
+            frame_table(shown),
             "",
             "## Every world",
             "",
@@ -188,7 +170,7 @@ def worlds_summary(results: pd.DataFrame, table: pd.DataFrame, worst: pd.DataFra
             "over the classes; rupture_within_1: share of true ruptures located within one "
             "session; runtime_s: seconds of the method's call.",
             "",
-            _md_table(rounded),
+            frame_table(rounded),
             "",
         ]
     errors = results[results["error"].fillna("") != ""]
