@@ -5,6 +5,7 @@ Writes ``benchmarks/results/monitor_benchmark.{csv,md,json}``,
 
     nice python benchmarks/bench_monitor.py               # 3 replicates x 400 + 400 dyads
     nice python benchmarks/bench_monitor.py --quick       # 1 replicate x 150 + 150 dyads
+    nice python benchmarks/bench_monitor.py --source world:balanced_wai --prefix monitor_world_balanced_wai
     nice python benchmarks/bench_monitor.py --source mypkg.worlds:streams
 
 Each replicate draws a *reference* cohort (finished treatments), fits the monitoring
@@ -89,10 +90,23 @@ SOURCES: dict[str, Callable[[int, int], tuple[pd.DataFrame, pd.DataFrame]]] = {
 }
 
 
+def _world(name: str) -> Callable[[int, int], tuple[pd.DataFrame, pd.DataFrame]]:
+    from alliancetraj.worlds import simulate_world
+
+    def draw(n_dyads: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+        cohort = simulate_world(name, n_dyads, seed=seed)
+        return cohort.sessions, cohort.truth
+
+    return draw
+
+
 def stream_source(name: str) -> Callable[[int, int], tuple[pd.DataFrame, pd.DataFrame]]:
-    """A registered source, or ``module:function`` (e.g. the robustness worlds)."""
+    """A registered source, ``world:NAME`` (an independent world of
+    :mod:`alliancetraj.worlds`, at its own design) or ``module:function``."""
     if name in SOURCES:
         return SOURCES[name]
+    if name.startswith("world:"):
+        return _world(name.partition(":")[2])
     module, _, func = name.partition(":")
     if not func:
         raise SystemExit(f"unknown source {name!r}: use one of {list(SOURCES)} or module:function")
