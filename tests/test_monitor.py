@@ -244,3 +244,44 @@ def test_plots_return_their_axes(priors, stream):
         plot_monitor_dyad(table, "nobody")
     with pytest.raises(ValueError, match=r"columns of alliancetraj\.monitor"):
         plot_caseload(stream[0])
+
+
+@pytest.mark.parametrize("extra, message", [
+    ([], "needs --out"),
+    (["--out", "{tmp}/a.csv", "--threshold", "1.5"], "--threshold must be a number in (0, 1)"),
+    (["--out", "{tmp}/a.xyz"], "unknown file type"),
+    (["--out", "{tmp}"], "directory"),
+])
+def test_cli_checks_monitor_options_before_computing(tmp_path, capsys, stream, priors,
+                                                     monkeypatch, extra, message):
+    import sys
+
+    monitor_module = sys.modules["alliancetraj.monitor"]  # at.monitor is the function
+    caseload = tmp_path / "caseload.csv"
+    stream[0].to_csv(caseload, index=False)
+    priors_path = tmp_path / "priors.json"
+    save_priors(priors, priors_path)
+
+    def never(*args, **kwargs):  # nothing may be computed before the options are checked
+        raise AssertionError("computed before checking the options")
+
+    monkeypatch.setattr(monitor_module, "monitor", never)
+    args = [a.replace("{tmp}", str(tmp_path)) for a in extra]
+    assert main(["monitor", str(caseload), "--priors", str(priors_path), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_fit_priors_refuses_scoring_options_and_keeps_old_priors(tmp_path, capsys, priors):
+    ref = tmp_path / "past.csv"
+    at.simulate_cohort(n_dyads=30, seed=2).sessions.to_csv(ref, index=False)
+    priors_path = tmp_path / "priors.json"
+    save_priors(priors, priors_path)
+    before = priors_path.read_bytes()
+    assert main(["monitor", str(ref), "--fit-priors", "--priors", str(priors_path),
+                 "--out", str(tmp_path / "a.csv")]) == 2
+    assert "drop --out" in capsys.readouterr().err
+    assert main(["monitor", str(ref), "--fit-priors", "--priors",
+                 str(tmp_path / "priors.txt")]) == 2
+    assert "written as .json" in capsys.readouterr().err
+    assert priors_path.read_bytes() == before
