@@ -19,6 +19,7 @@ This module imports PyTensor, PyMC and nutpie: import it only where they are nee
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -86,9 +87,14 @@ def compile_pymc_model_c(model, var_names: Sequence[str] | None = None):
     out_shapes = [tuple(np.shape(v)) for v in expand_fn(x0)]
 
     init_fn = make_initial_point_fn(model=model, jitter_rvs=set(free), return_transformed=True)
+    # nutpie asks for initial points from its chain threads; one compiled PyTensor
+    # function shared by two threads can read the other's half-filled storage (seen as a
+    # None input of the jitter node), so the calls are serialised.
+    init_lock = threading.Lock()
 
     def make_initial_point(seed):
-        p = init_fn(seed)
+        with init_lock:
+            p = init_fn(seed)
         return np.concatenate([np.ravel(p[v.name]) for v in value_vars]).astype(float)
 
     def make_logp_fn():
