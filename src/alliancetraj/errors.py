@@ -15,6 +15,7 @@ __all__ = [
     "DataError",
     "ExcludedDyadsWarning",
     "SamplerWarning",
+    "SmallCohortWarning",
 ]
 
 _MAX_IDS = 5
@@ -42,6 +43,10 @@ class ConvergenceWarning(AllianceTrajWarning):
 
 class SamplerWarning(AllianceTrajWarning):
     """MCMC diagnostics (R-hat, ESS, divergences) are outside their safe range."""
+
+
+class SmallCohortWarning(AllianceTrajWarning):
+    """The cohort is too small to pool: class shares and priors are weakly estimated."""
 
 
 def format_ids(ids: Iterable[object], limit: int = _MAX_IDS) -> str:

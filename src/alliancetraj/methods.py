@@ -114,8 +114,8 @@ class Exact(Method):
     name = "exact"
     min_sessions = CHANGEPOINT_MIN_SESSIONS
     uses_seed = False   # deterministic: ``seed`` is accepted and ignored
-    options = ("hyperparameters", "fit_class_probs", "max_rupture_length", "u_margin",
-               "credible_level", "eb_max_dyads", "eb_max_iter", "chunk_size", "n_jobs",
+    options = ("hyperparameters", "fit_class_probs", "size_floor", "max_rupture_length",
+               "u_margin", "credible_level", "eb_max_dyads", "eb_max_iter", "chunk_size", "n_jobs",
                "t_cdf", "progress", "seed")
     implementation = "alliancetraj.models.exact:classify_exact"
     summary = "closed-form Bayesian change-point models (default)"

@@ -115,7 +115,7 @@ class MonitorPriors:
         Prior hyperparameters in original score units, class proportions included.
     max_rupture_length : int, default 4
         Longest repaired rupture of the ``v_shaped`` class (as in ``classify``).
-    u_margin : float, default 1.0
+    u_margin : float, default 2.0
         The ``u_shaped`` minimum's distance from the ends (as in ``classify``).
     reference : dict
         How the priors were obtained (number of dyads, source, package version).
@@ -123,7 +123,7 @@ class MonitorPriors:
 
     hyperparameters: ExactHyperparameters
     max_rupture_length: int = 4
-    u_margin: float = 1.0
+    u_margin: float = 2.0
     reference: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -148,7 +148,7 @@ class MonitorPriors:
         return cls(
             ExactHyperparameters.from_dict(values["hyperparameters"]),
             max_rupture_length=int(settings.get("max_rupture_length", 4)),
-            u_margin=float(settings.get("u_margin", 1.0)),
+            u_margin=float(settings.get("u_margin", 2.0)),
             reference=dict(values.get("reference", {})),
         )
 
@@ -161,7 +161,7 @@ def fit_priors(
     score: Hashable = "score",
     scale: tuple[float, float] | None = None,
     max_rupture_length: int = 4,
-    u_margin: float = 1.0,
+    u_margin: float = 2.0,
     **options: Any,
 ) -> MonitorPriors:
     """Fit monitoring priors on a reference cohort of past (finished) treatments.
@@ -266,7 +266,7 @@ def _as_priors(priors: Any, func: str) -> MonitorPriors:
         settings = priors.settings or {}
         return MonitorPriors(ExactHyperparameters.from_dict(priors.hyperparameters),
                              max_rupture_length=int(settings.get("max_rupture_length", 4)),
-                             u_margin=float(settings.get("u_margin", 1.0)),
+                             u_margin=float(settings.get("u_margin", 2.0)),
                              reference={"n_dyads": len(priors.probabilities)})
     if isinstance(priors, Mapping):
         return MonitorPriors.from_dict(priors)

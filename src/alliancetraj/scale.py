@@ -82,7 +82,8 @@ META_FILE = "_alliancetraj.json"
 #: "_", Dask reads only the endings .parquet, .parq and .pq (and reads "_" files).
 EVIDENCE_FILES = "_evidence.{}.pqt"
 #: The exact engine's options (validated by ExactOptions) and those of the Dask run.
-_EXACT_OPTIONS = ("hyperparameters", "fit_class_probs", "max_rupture_length", "u_margin",
+_EXACT_OPTIONS = ("hyperparameters", "fit_class_probs", "size_floor", "max_rupture_length",
+                  "u_margin",
                   "credible_level", "eb_max_dyads", "eb_max_iter", "chunk_size", "t_cdf",
                   "n_jobs", "progress")
 _OPTIONS = (*_EXACT_OPTIONS, "seed", "workers", "scheduler", "out", "memory_limit", "processes")

@@ -21,7 +21,12 @@ import pandas as pd
 from .errors import DataError, ExcludedDyadsWarning, format_ids
 from .models import exact as _exact
 from .models.changepoint.spec import MIN_SESSIONS, guard_sd
-from .models.exact_phases import ExactOptions, fit_class_proportions, fit_priors
+from .models.exact_phases import (
+    ExactOptions,
+    check_cohort_size,
+    fit_class_proportions,
+    fit_priors,
+)
 from .results import CHANGEPOINT_COLUMNS, CLASSES
 from .scale_tasks import (
     class_evidence,
@@ -229,6 +234,7 @@ def run(
             ExcludedDyadsWarning,
             stacklevel=4,
         )
+    check_cohort_size(n_dyads, options)
     valid = {i["index"]: futures[i["index"]] for i in order}
     del futures
     ordered_futs = [valid[i["index"]] for i in order]

@@ -36,19 +36,14 @@ def frame():
 def _brute_force_log_evidence(t, y, cls, cfg, h):
     """Closed-form NIG evidence of one configuration with dense linear algebra."""
     x = t - 1.0
-    cols = [np.ones_like(x)]
-    if cls == "u_shaped":
+    cols = [np.ones_like(x), x]
+    m = np.array([h["level_mean"], h["slope_mean"]])
+    v = np.array([h["level_var"], h["slope_var"]])
+    if cls != "linear":
+        size = "amplitude" if cls == "u_shaped" else "depth"
         cols.append(extra_column(t, t, cls, cfg))
-        m = np.array([h["level_mean"], h["amplitude_mean"]])
-        v = np.array([h["level_var"], h["amplitude_var"]])
-    else:
-        cols.append(x)
-        m = np.array([h["level_mean"], h["slope_mean"]])
-        v = np.array([h["level_var"], h["slope_var"]])
-        if cls != "linear":
-            cols.append(extra_column(t, t, cls, cfg))
-            m = np.append(m, h["depth_mean"])
-            v = np.append(v, h["depth_var"])
+        m = np.append(m, h[f"{size}_mean"])
+        v = np.append(v, h[f"{size}_var"])
     X = np.column_stack(cols)
     a0, b0 = h["noise_shape"], h["noise_scale"]
     n = len(y)
@@ -61,9 +56,18 @@ def _brute_force_log_evidence(t, y, cls, cfg, h):
            - 0.5 * np.linalg.slogdet(Ln)[1] + a0 * np.log(b0) - an * np.log(bn)
            + special.gammaln(an) - special.gammaln(a0))
     if cls != "linear":
+        # the mass above the size floor kappa sigma (2.5 by default), posterior over prior:
+        # noncentral-t CDFs F(z; nu, lam) in the model's normal approximation
+        # Phi((z (1 - 1/(4 nu)) - lam) / sqrt(1 + z^2 / (2 nu)))
+        kappa = h.get("size_floor", 2.5)
         cov = np.linalg.inv(Ln)
-        out += np.log(special.stdtr(2 * an, mn[-1] / np.sqrt(bn / an * cov[-1, -1])))
-        out -= np.log(special.stdtr(2 * a0, m[-1] / np.sqrt(b0 / a0 * v[-1])))
+
+        def log_mass(z, nu, lam):
+            return special.log_ndtr((z * (1 - 1 / (4 * nu)) - lam) / np.sqrt(1 + z * z / (2 * nu)))
+
+        out += log_mass(mn[-1] / np.sqrt(bn / an * cov[-1, -1]), 2 * an,
+                        kappa / np.sqrt(cov[-1, -1]))
+        out -= log_mass(m[-1] / np.sqrt(b0 / a0 * v[-1]), 2 * a0, kappa / np.sqrt(v[-1]))
     return out
 
 

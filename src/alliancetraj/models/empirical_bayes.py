@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 from scipy import optimize
 
-from ..errors import ConvergenceWarning
+from ..errors import ConvergenceWarning, SmallCohortWarning
 from .changepoint.spec import (
     BOUNDS,
-    LIN,
+    DEFAULT_SIZE_FLOOR,
     TRANSFORMS,
     UN,
     Hyperparameters,
@@ -47,7 +47,9 @@ __all__ = [
     "kernel_class_evidence",
     "mixture_terms",
     "moment_start",
+    "share_prior",
     "warn_eb",
+    "warn_small_cohort",
 ]
 
 
@@ -69,28 +71,65 @@ def em_terms(prepared: tuple[np.ndarray, np.ndarray], pi: np.ndarray) -> tuple[f
     return ll, (lik * pi).T @ (1.0 / mix)
 
 
-def em_iterate(step, n_dyads: int, init=None, *, tol: float = 1e-10, max_iter: int = 2000
-                ) -> tuple[np.ndarray, float]:
-    """EM for the class proportions; ``step(pi)`` returns the summed :func:`em_terms`."""
+#: Cohorts below this many dyads get the stronger Dirichlet prior on the class shares.
+SMALL_COHORT = 100
+#: Below this many dyads the class shares are barely estimable: a warning says so.
+TOO_FEW_TO_POOL = 50
+
+
+def share_prior(n_dyads: int) -> float:
+    """The symmetric Dirichlet concentration of the class shares' prior for a cohort size.
+
+    ``a = 5`` below :data:`SMALL_COHORT` dyads, ``a = 2`` from there: the posterior mode
+    of the shares is then ``(n_k + a - 1) / (N + K (a - 1))`` (``n_k`` the summed class
+    responsibilities), which keeps a small cohort from emptying a class, and with it
+    from turning every dyad's probability for the others to near certainty (measured
+    on 30-dyad cohorts of the independent worlds: worst-world macro-F1 0.51 with plain
+    EM, 0.56 with ``a = 2``, 0.62 with ``a = 5``; no effect at 400 dyads).
+    """
+    return 5.0 if n_dyads < SMALL_COHORT else 2.0
+
+
+def warn_small_cohort(n_dyads: int) -> None:
+    """A warning that the cohort is too small to pool (class shares, priors)."""
+    if n_dyads < TOO_FEW_TO_POOL:
+        warnings.warn(
+            f"Only {n_dyads} dyads: too few to estimate the class shares and priors well "
+            f"(pooling needs about {TOO_FEW_TO_POOL} or more). The shares get a Dirichlet("
+            f"{share_prior(n_dyads):g}) prior that pulls them towards equal; read the "
+            "probabilities as rough, or pass hyperparameters= fitted on a larger cohort "
+            "(e.g. result.hyperparameters).",
+            SmallCohortWarning,
+            stacklevel=4,
+        )
+
+
+def em_iterate(step, n_dyads: int, init=None, *, tol: float = 1e-10, max_iter: int = 2000,
+               concentration: float | None = None) -> tuple[np.ndarray, float]:
+    """EM (posterior mode under a symmetric Dirichlet(``concentration``) prior; default
+    :func:`share_prior`) for the class proportions; ``step(pi)`` returns the summed
+    :func:`em_terms`."""
+    a = share_prior(n_dyads) if concentration is None else float(concentration)
     pi = np.full(K, 1.0 / K) if init is None else np.asarray(init, dtype=float)
     prev = -np.inf
     for _ in range(max_iter):
         ll, resp = step(pi)
-        resp_mean = resp / n_dyads
-        pi = np.clip(resp_mean, 1e-12, None)
+        ll += (a - 1.0) * float(np.sum(np.log(pi)))
+        pi = np.clip((resp + a - 1.0) / (n_dyads + K * (a - 1.0)), 1e-12, None)
         pi = pi / pi.sum()
         if ll - prev < tol * max(1.0, abs(ll)):
             break
         prev = ll
-    return pi, step(pi)[0]
+    return pi, step(pi)[0] + (a - 1.0) * float(np.sum(np.log(pi)))
 
 
-def em_class_probs(L: np.ndarray, init=None, *, tol: float = 1e-10, max_iter: int = 2000
-                    ) -> tuple[np.ndarray, float]:
-    """EM for the class proportions given per-dyad class log evidences; returns (pi, loglik)."""
+def em_class_probs(L: np.ndarray, init=None, *, tol: float = 1e-10, max_iter: int = 2000,
+                   concentration: float | None = None) -> tuple[np.ndarray, float]:
+    """EM for the class proportions given per-dyad class log evidences; returns (pi, log
+    posterior up to a constant)."""
     prepared = em_prepare(L)
     return em_iterate(lambda pi: em_terms(prepared, pi), L.shape[0], init, tol=tol,
-                       max_iter=max_iter)
+                      max_iter=max_iter, concentration=concentration)
 
 
 def moment_start(stats_list: list[ConfigStats]) -> Hyperparameters:
@@ -160,42 +199,54 @@ def kernel_class_evidence(stats: ConfigStats, h: Hyperparameters, table: LogTCdf
     v = kernel_view(stats)
     a0 = h.noise_shape
     dof = 2.0 * a0 + v["n"]
-    inputs = {**v, "an": 0.5 * dof, "rows": table.rows_for(dof)}
+    floor = kernels.floor_input(h.size_floor, table)
+    inputs = {**v, "an": 0.5 * dof, "rows": table.rows_for(dof), "floor": floor}
+    inputs.update(zip(("tab_outer", "tab_inner", "tab_grid"), table.arrays, strict=True))
     hd = {k: getattr(h, k) for k in kernels.THETA}
     C, J = kernels.class_evidence_kernel(
-        np.array(list(hd.values())),
-        *(inputs[k] for k in kernels.DATA_INPUTS if not k.startswith("tab_")),
-        *table.arrays, grad)
+        np.array(list(hd.values())), *(inputs[k] for k in kernels.DATA_INPUTS), grad)
     C[C <= kernels.NEG] = -np.inf     # no admissible configuration
-    return C + kernels.class_offsets(hd, a0, stats.n), J
+    return C + kernels.class_offsets(hd, a0, stats.n, size_floor=h.size_floor), J
 
 
 def class_offsets_grad(h: Hyperparameters) -> np.ndarray:
     """(4, 9) derivatives of the configuration-free terms of the class log evidences
     (:func:`alliancetraj.models.kernels.class_offsets`; the same for every dyad) in the
     natural hyperparameters (:data:`alliancetraj.models.kernels.THETA` order)."""
-    a0, b0 = h.noise_shape, h.noise_scale
+    a0, b0, kappa = h.noise_shape, h.noise_scale, h.size_floor
+    nu = 2.0 * a0
     # natural order: b0, ma, va, mb, vb, md, vd, mc, vc
     G = np.zeros((K, 9))
     G[:, 0] = a0 / b0
     G[:, 2] = -0.5 / h.level_var
-    G[[LIN, V, UN], 4] = -0.5 / h.slope_var
+    G[:, 4] = -0.5 / h.slope_var
     G[[V, UN], 6] = -0.5 / h.depth_var
     G[U, 8] = -0.5 / h.amplitude_var
-    # the prior truncation terms -log T_{2 a0}(m / sqrt(b0 v / a0))
+    # the prior truncation terms -log P(c > kappa sigma) (kernels.class_offsets)
     for rows, m_i, v_i, mean, var in (([V, UN], 5, 6, h.depth_mean, h.depth_var),
                                       ([U], 7, 8, h.amplitude_mean, h.amplitude_var)):
         scale = math.sqrt(b0 / a0 * var)
         z = mean / scale
-        hazard = math.exp(float(t_pdf_log(z, 2.0 * a0) - log_t_cdf(z, 2.0 * a0)))
-        G[rows, m_i] -= hazard / scale
-        G[rows, v_i] += 0.5 * hazard * z / var
-        G[rows, 0] += 0.5 * hazard * z / b0
+        if kappa > 0:
+            lam = kappa / math.sqrt(var)
+            den = 1.0 + z * z / (2.0 * nu)
+            g = (z * (1.0 - 0.25 / nu) - lam) / math.sqrt(den)
+            hazard = math.exp(float(t_pdf_log(g, np.inf) - log_t_cdf(g, np.inf)))
+            dg_dz = (1.0 - 0.25 / nu + lam * z / (2.0 * nu)) / den ** 1.5
+            dg_dlam = -1.0 / math.sqrt(den)
+        else:
+            lam, dg_dlam = 0.0, 0.0
+            hazard = math.exp(float(t_pdf_log(z, nu) - log_t_cdf(z, nu)))
+            dg_dz = 1.0
+        # z = m / scale: dz/dm = 1/scale, dz/dv = -z/(2v), dz/db0 = -z/(2 b0); dlam/dv = -lam/(2v)
+        G[rows, m_i] -= hazard * dg_dz / scale
+        G[rows, v_i] += 0.5 * hazard * (dg_dz * z + dg_dlam * lam) / var
+        G[rows, 0] += 0.5 * hazard * dg_dz * z / b0
     return G
 
 
-def eb_partial(stats_list: list[ConfigStats], theta: np.ndarray, pi: np.ndarray
-               ) -> tuple[float, np.ndarray, np.ndarray]:
+def eb_partial(stats_list: list[ConfigStats], theta: np.ndarray, pi: np.ndarray,
+               size_floor: float = DEFAULT_SIZE_FLOOR) -> tuple[float, np.ndarray, np.ndarray]:
     """The empirical-Bayes objective's additive pieces over a set of dyads.
 
     Returns ``(ll, grad, resp_sum)``: the total log marginal likelihood at
@@ -206,11 +257,11 @@ def eb_partial(stats_list: list[ConfigStats], theta: np.ndarray, pi: np.ndarray
     derivatives come from the compiled kernel
     (:func:`alliancetraj.models.kernels.class_evidence_kernel`).
     """
-    h0 = from_theta(theta, pi)
+    h0 = from_theta(theta, pi, size_floor)
     step = step_sizes(theta)[0]
     th = theta.copy()
     th[0] += step
-    h_shift = from_theta(th, pi)
+    h_shift = from_theta(th, pi, size_floor)
     # fresh tables per call (the dofs move with the noise shape); the forward difference
     # below differentiates the interpolant, whose error is smooth in the dof, so the
     # difference keeps ~1e-9 accuracy
@@ -290,17 +341,20 @@ def fit_eb(evaluate, start: Hyperparameters, *, n_dyads: int, fit_class_probs: b
         grad = np.zeros_like(x)
         grad[:n_theta] = grad_theta
         if fit_class_probs:
-            # d ll / d logit_k = sum_d (resp_dk - pi_k), k = 1..3 (class 0 is the reference)
-            grad[n_theta:] = resp[1:] - n_dyads * pi[1:]
+            # d ll / d logit_k = sum_d (resp_dk - pi_k), k = 1..3 (class 0 is the reference),
+            # plus the Dirichlet(a) prior's (a - 1) sum_j log pi_j: (a - 1)(1 - K pi_k)
+            grad[n_theta:] = resp[1:] - n_dyads * pi[1:] + (a - 1.0) * (1.0 - K * pi[1:])
+            ll0 = ll0 + (a - 1.0) * float(np.sum(np.log(pi)))
         return -ll0, -grad
 
+    a = share_prior(n_dyads)
     x0 = np.concatenate([theta0, logits0]) if fit_class_probs else theta0
     all_bounds = bounds + ([(-20.0, 20.0)] * (K - 1) if fit_class_probs else [])
     res = optimize.minimize(value_and_grad, x0, jac=True, method="L-BFGS-B", bounds=all_bounds,
                             options={"maxiter": max_iter, "ftol": 1e-9, "gtol": 1e-3,
                                      "maxcor": 50})
     pi = softmax_pi(res.x[n_theta:]) if fit_class_probs else pi0
-    h = from_theta(res.x[:n_theta], pi)
+    h = from_theta(res.x[:n_theta], pi, start.size_floor)
     converged, message = bool(res.success), str(res.message)
     if not converged and message.startswith("ABNORMAL") and len(best) > _STALL_EVALS:
         # the line search found no decrease: at the optimum the one finite-difference

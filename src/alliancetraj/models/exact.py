@@ -84,7 +84,13 @@ from .changepoint.statistics import block_stats
 from .changepoint.tcdf import LogTCdf
 from .changepoint.tdist import log_t_cdf
 from .empirical_bayes import eb_partial
-from .exact_phases import ExactOptions, ThreadExecutor, fit_class_proportions, fit_priors
+from .exact_phases import (
+    ExactOptions,
+    ThreadExecutor,
+    check_cohort_size,
+    fit_class_proportions,
+    fit_priors,
+)
 
 __all__ = [
     "MIN_SESSIONS",
@@ -216,7 +222,7 @@ def _changepoints(panel: PanelArrays, loc: float, sd: float, settings: Settings,
         stats = block_stats(panel, loc, sd, settings, rows=sel, classes=("u",))
         # the mode of the vertex needs no normalisation (nor the truncation terms' constants)
         ev = config_evidence(stats, h, classes=("u",), logcdf=logcdf)
-        cols["turning_session"][sel] = stats.vertex[np.argmax(ev.u, axis=1)]
+        cols["turning_session"][sel] = stats.turning_sessions(np.argmax(ev.u, axis=1))
     return pd.DataFrame(cols)
 
 
@@ -262,8 +268,9 @@ def classify_exact(
     *,
     hyperparameters: Hyperparameters | Mapping[str, Any] | None = None,
     fit_class_probs: bool = True,
+    size_floor: float | None = None,
     max_rupture_length: int = 4,
-    u_margin: float = 1.0,
+    u_margin: float = 2.0,
     credible_level: float = 0.9,
     eb_max_dyads: int = 400,
     eb_max_iter: int = 200,
@@ -288,11 +295,16 @@ def classify_exact(
     fit_class_probs : bool, default True
         Estimate the class proportions by EM (also when other hyperparameters are
         fixed); False keeps the given (or uniform) proportions.
+    size_floor : float, optional
+        The smallest rupture depth or U amplitude, in the dyad's residual SDs (default
+        2.5, or that of the given ``hyperparameters``): the label convention (a dip
+        smaller than this is noise around a line), and what keeps ``linear`` from being
+        nested in the other classes. 0 lets a rupture be of any size.
     max_rupture_length : int, default 4
         Longest repaired rupture (repair session minus rupture session).
-    u_margin : float, default 1.0
-        The minimum of a ``u_shaped`` trajectory lies at least this many sessions
-        inside the first and last observed sessions.
+    u_margin : float, default 2.0
+        Each side of a ``u_shaped`` dip (its fall and its rise) spans at least this many
+        sessions (and at least a fifth of the dyad's span of sessions).
     credible_level : float, default 0.9
         Level of the change-point credible sets and the depth interval.
     eb_max_dyads : int, default 400
@@ -338,7 +350,7 @@ def classify_exact(
     """
     del seed  # deterministic: declared by the method (uses_seed=False)
     options = ExactOptions.from_options(
-        hyperparameters=hyperparameters, fit_class_probs=fit_class_probs,
+        hyperparameters=hyperparameters, fit_class_probs=fit_class_probs, size_floor=size_floor,
         max_rupture_length=max_rupture_length, u_margin=u_margin, credible_level=credible_level,
         eb_max_dyads=eb_max_dyads, eb_max_iter=eb_max_iter, chunk_size=chunk_size,
         n_jobs=n_jobs, t_cdf=t_cdf, progress=progress)
@@ -353,6 +365,7 @@ def run_in_memory(frame: pd.DataFrame, options: ExactOptions) -> ClassificationR
     loc, sd = standardisation(frame)
     dyads_all = pd.unique(frame["dyad"])
     n_dyads = len(dyads_all)
+    check_cohort_size(n_dyads, options)
 
     # ---- priors: given, or empirical Bayes on every k-th dyad --------------------------------
     eb_info: dict[str, Any] = {}

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_int, parameter_error
-from .changepoint.spec import Hyperparameters, Settings, as_hyperparameters
+from .changepoint.spec import DEFAULT_SIZE_FLOOR, Hyperparameters, Settings, as_hyperparameters
 from .empirical_bayes import (
     eb_partial,
     em_iterate,
@@ -43,9 +43,11 @@ from .empirical_bayes import (
     fit_eb,
     moment_start,
     warn_eb,
+    warn_small_cohort,
 )
 
-__all__ = ["EB_ONE_TASK_MAX", "ExactOptions", "ThreadExecutor", "eb_objective",
+__all__ = ["EB_ONE_TASK_MAX", "ExactOptions", "ThreadExecutor", "check_cohort_size",
+           "eb_objective",
            "fit_class_proportions", "fit_priors", "start_values"]
 
 _OWNER = "classify(method='exact')"
@@ -61,6 +63,7 @@ class ExactOptions:
 
     hyperparameters: Hyperparameters | None = None
     fit_class_probs: bool = True
+    size_floor: float = DEFAULT_SIZE_FLOOR
     settings: Settings = field(default_factory=Settings)
     credible_level: float = 0.9
     eb_max_dyads: int = 400
@@ -76,8 +79,9 @@ class ExactOptions:
         *,
         hyperparameters: Hyperparameters | Mapping[str, Any] | None = None,
         fit_class_probs: bool = True,
+        size_floor: float | None = None,
         max_rupture_length: int = 4,
-        u_margin: float = 1.0,
+        u_margin: float = 2.0,
         credible_level: float = 0.9,
         eb_max_dyads: int = 400,
         eb_max_iter: int = 200,
@@ -95,14 +99,22 @@ class ExactOptions:
             raise parameter_error(_OWNER, "credible_level", "in (0, 1)", credible_level)
         if not (isinstance(u_margin, (int, float)) and u_margin >= 0.5):
             raise parameter_error(_OWNER, "u_margin", "a number >= 0.5", u_margin)
+        given = None if hyperparameters is None else as_hyperparameters(hyperparameters)
+        if size_floor is None:
+            size_floor = DEFAULT_SIZE_FLOOR if given is None else given.size_floor
+        if not (isinstance(size_floor, (int, float)) and np.isfinite(size_floor)
+                and size_floor >= 0):
+            raise parameter_error(_OWNER, "size_floor", "a number >= 0 (residual SDs)", size_floor)
+        if given is not None and given.size_floor != size_floor:
+            given = replace(given, size_floor=float(size_floor))
         if t_cdf not in ("auto", "direct", "table"):
             raise parameter_error(_OWNER, "t_cdf", "'auto', 'direct' or 'table'", t_cdf)
         if n_jobs is None:
             n_jobs = max(1, min(2, os.cpu_count() or 1))
         n_jobs = check_int(_OWNER, "n_jobs", n_jobs, 1)
-        given = None if hyperparameters is None else as_hyperparameters(hyperparameters)
         return cls(
             hyperparameters=given, fit_class_probs=bool(fit_class_probs),
+            size_floor=float(size_floor),
             settings=Settings(max_rupture_length=max_rupture_length, u_margin=float(u_margin)),
             credible_level=float(credible_level), eb_max_dyads=eb_max_dyads,
             eb_max_iter=eb_max_iter, chunk_size=chunk_size, n_jobs=n_jobs, t_cdf=t_cdf,
@@ -154,7 +166,8 @@ def _moment_start_groups(*groups: list) -> Hyperparameters:
 
 def _fit_eb_task(*groups: list, start, n_dyads: int, fit_class_probs: bool, max_iter: int):
     stats = _flat(groups)
-    return fit_eb(lambda theta, pi: eb_partial(stats, theta, pi), start, n_dyads=n_dyads,
+    return fit_eb(lambda theta, pi: eb_partial(stats, theta, pi, start.size_floor), start,
+                  n_dyads=n_dyads,
                   fit_class_probs=fit_class_probs, max_iter=max_iter)
 
 
@@ -163,12 +176,13 @@ def start_values(executor, groups: list) -> Hyperparameters:
     return executor.call(_moment_start_groups, *groups)
 
 
-def eb_objective(executor, groups: list):
+def eb_objective(executor, groups: list, size_floor: float = DEFAULT_SIZE_FLOOR):
     """``evaluate(theta, pi)``: the empirical-Bayes objective's ``(loglik, gradient,
     responsibilities)`` as a map of :func:`~alliancetraj.models.empirical_bayes.eb_partial`
     over the groups and a sum (the in-memory objective up to the summation order)."""
     def evaluate(theta, pi):
-        pieces = executor.gather(executor.map(eb_partial, groups, theta=theta, pi=pi))
+        pieces = executor.gather(executor.map(eb_partial, groups, theta=theta, pi=pi,
+                                              size_floor=size_floor))
         return (sum(p[0] for p in pieces), sum(p[1] for p in pieces),
                 sum(p[2] for p in pieces))
 
@@ -184,13 +198,13 @@ def fit_priors(executor, groups: list, *, n_sub: int, options: ExactOptions
     (on Dask this spares the scheduler round trip of each of the ~100 evaluations);
     larger ones evaluate :func:`eb_objective` (a map-and-sum) at every step.
     """
-    start = start_values(executor, groups)
+    start = replace(start_values(executor, groups), size_floor=options.size_floor)
     kw = {"n_dyads": n_sub, "fit_class_probs": options.fit_class_probs,
           "max_iter": options.eb_max_iter}
     if n_sub <= EB_ONE_TASK_MAX:
         h_std, eb_info = executor.call(_fit_eb_task, *groups, start=start, **kw)
     else:
-        h_std, eb_info = fit_eb(eb_objective(executor, groups), start, **kw)
+        h_std, eb_info = fit_eb(eb_objective(executor, groups, start.size_floor), start, **kw)
     eb_info["eb_n_dyads"] = n_sub
     warn_eb(eb_info)
     return h_std, eb_info
@@ -219,3 +233,9 @@ def fit_class_proportions(executor, evidence: list, *, n_dyads: int, h_std: Hype
 
     pi, _ = em_iterate(step, n_dyads, h_std.class_probs)
     return replace(h_std, class_probs=tuple(pi)), steps
+
+
+def check_cohort_size(n_dyads: int, options: ExactOptions) -> None:
+    """Warn when a cohort is too small to pool (when anything is pooled: EB or shares)."""
+    if options.hyperparameters is None or options.fit_class_probs:
+        warn_small_cohort(n_dyads)

@@ -22,18 +22,18 @@ from scipy import optimize, special
 from ..errors import DataError, format_ids
 from ..results import CLASSES
 from . import pymc_design as pdz
-from .changepoint.spec import NAMES, K, standardisation
+from .changepoint.spec import DEFAULT_SIZE_FLOOR, NAMES, K, standardisation
 
 __all__ = ["HYPERPARAMETERS", "RANDOM", "SCORE_MOMENTS", "CohortData", "build_cohort_model",
            "estimate_noise_shape", "prepare_cohort"]
 
 #: Population hyperparameters (the spec's names); ``noise_shape`` is always fixed.
 HYPERPARAMETERS = NAMES
-RANDOM = HYPERPARAMETERS[1:]
+RANDOM = tuple(n for n in HYPERPARAMETERS if n not in ("noise_shape", "size_floor"))
 _LOG_SCALE = ("noise_scale", "level_var", "slope_var", "depth_var", "amplitude_var")
 _MEANS = ("level_mean", "slope_mean", "depth_mean", "amplitude_mean")
 #: The score-dependent moments (everything else depends on the session pattern only).
-SCORE_MOMENTS = ("syy", "sy", "sxy", "u_szy", "v_yd", "un_yd")
+SCORE_MOMENTS = ("syy", "sy", "sxy", "u_yd", "v_yd", "un_yd")
 
 
 # ============================================================================== cohort data
@@ -54,6 +54,8 @@ class CohortData:
     outcome : dict or None
         ``y`` (D,), ``observed`` (D,) bool, ``X`` (D, p) standardised covariates,
         ``loc``, ``sd``, ``name``, ``covariates``.
+    size_floor : float
+        The smallest depth or amplitude in residual SDs (the spec's ``size_floor``).
     """
 
     stats: pdz.CohortStats
@@ -64,6 +66,7 @@ class CohortData:
     noise_var: float
     outcome: dict[str, Any] | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    size_floor: float = DEFAULT_SIZE_FLOOR
 
     @property
     def dyads(self) -> pd.Index:
@@ -83,7 +86,7 @@ def estimate_noise_shape(stats: pdz.CohortStats) -> tuple[float, float]:
             "amplitude_mean": 0.0, "amplitude_var": 1e8}
     ev = pdz.config_log_evidence(stats, flat)
     best = []
-    for key, p in (("linear", 2), ("u_shaped", 2), ("v_shaped", 3), ("unrepaired_rupture", 3)):
+    for key, p in (("linear", 2), ("u_shaped", 3), ("v_shaped", 3), ("unrepaired_rupture", 3)):
         rss = 2.0 * ev["post_bn"][key]
         if rss.ndim == 1:
             rss = rss[:, None]
@@ -117,11 +120,12 @@ def prepare_cohort(
     frame: pd.DataFrame,
     *,
     max_rupture_length: int = 4,
-    u_margin: float = 1.0,
+    u_margin: float = 2.0,
     noise_shape: float | None = None,
     outcomes: pd.DataFrame | None = None,
     outcome: str | None = None,
     covariates: Sequence[str] | None = None,
+    size_floor: float = DEFAULT_SIZE_FLOOR,
 ) -> CohortData:
     """Standardise the scores and precompute the model's constant inputs."""
     loc, sd = standardisation(frame)
@@ -133,7 +137,8 @@ def prepare_cohort(
     first = frame.groupby("dyad", sort=False)["session"].agg(["min", "max"])
     span = float(np.median(first["max"] - first["min"]))
     data = CohortData(stats=stats, loc=loc, sd=sd, noise_shape=float(noise_shape),
-                      span=max(span, 1.0), noise_var=b_hat / max(a_hat - 1.0, 0.5))
+                      span=max(span, 1.0), noise_var=b_hat / max(a_hat - 1.0, 0.5),
+                      size_floor=float(size_floor))
     if outcomes is not None or outcome is not None:
         data.outcome = _outcome_arrays(stats.dyads, outcomes, outcome, covariates)
     return data
@@ -193,8 +198,9 @@ def _hyperprior_spec(data: CohortData) -> dict[str, tuple[str, float, float]]:
         # log of variances in units of the residual variance
         "level_var": ("lognormal", math.log(3.0), 1.5),
         "slope_var": ("lognormal", math.log(1.0 / span**2), 2.0),
-        "depth_var": ("lognormal", 0.0, 2.0),
-        "amplitude_var": ("lognormal", 0.0, 2.0),
+        # the size priors stay wide above the floor (a small cohort cannot shrink them)
+        "depth_var": ("lognormal", math.log(25.0), 0.5),
+        "amplitude_var": ("lognormal", math.log(25.0), 0.5),
         # noise_scale = noise_shape * typical residual variance
         "noise_scale": ("lognormal", math.log(data.noise_shape * data.noise_var), 1.0),
     }
@@ -220,7 +226,7 @@ def build_cohort_model(
         Classes in the mixture (others get probability 0), e.g. without the rupture
         classes for a LOO comparison.
     mutable_scores : bool, default False
-        Hold the score-dependent moments (``syy``, ``sy``, ``sxy``, ``u_szy``,
+        Hold the score-dependent moments (``syy``, ``sy``, ``sxy``, ``u_yd``,
         ``v_yd``, ``un_yd``) in ``pm.Data`` containers, so that a compiled model can be
         refitted to another cohort with the same session patterns (e.g. nutpie's
         ``compiled.with_data(...)`` in a simulation study).
@@ -277,7 +283,7 @@ def build_cohort_model(
         if mutable_scores:
             stats = replace(stats, **{k: pm.Data(k, getattr(stats, k)) for k in SCORE_MOMENTS})
         # (D, 4) log p(y_i | class, hyperparameters): one fused numba kernel (value + gradient)
-        L = pk.class_log_evidence_pt(stats, h, data.noise_shape)
+        L = pk.class_log_evidence_pt(stats, h, data.noise_shape, data.size_floor)
         joint = L + log_pi[None, :]
         if data.outcome is not None:
             o = data.outcome

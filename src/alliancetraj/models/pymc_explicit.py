@@ -4,8 +4,9 @@ Unlike the collapsed cohort model (:mod:`alliancetraj.models.pymc_mixture`), not
 is integrated analytically here: for every dyad and every class NUTS samples the
 noise variance :math:`\sigma^2 \sim \mathrm{InvGamma}(\alpha, \beta)` and the
 coefficients :math:`\theta \mid \sigma^2 \sim \mathcal N(m, \sigma^2 \operatorname{diag} v)`
-(the amplitude or depth on a log transform, so that the joint prior is truncated to
-the positive region exactly as in the engine); the Gaussian likelihood is evaluated
+(the amplitude or depth above the size floor on a log transform, ``c = kappa sigma +
+exp(u)``, so that the joint prior is truncated to ``c > kappa sigma`` exactly as in the
+model; its normalising constant is the exact noncentral-t probability); the Gaussian likelihood is evaluated
 from explicit residuals ``y - X theta`` of every admissible configuration, which are
 enumerated directly from each dyad's sessions; the configuration (uniform within
 the class) and the class (prior ``class_probs``) are marginalised by log-sum-exp.
@@ -31,6 +32,7 @@ import pandas as pd
 from ..results import ClassificationResult
 from .changepoint.spec import (
     CLASSES,
+    DEFAULT_SIZE_FLOOR,
     NAMES,
     Settings,
     admissible,
@@ -47,14 +49,14 @@ _K = len(CLASSES)
 
 
 def admissible_configurations(t: np.ndarray, *, max_rupture_length: int = 4,
-                              u_margin: float = 1.0) -> dict[str, list]:
+                              u_margin: float = 2.0) -> dict[str, list]:
     """Admissible configurations of one dyad with sorted sessions ``t`` (the spec's
     :func:`~alliancetraj.models.changepoint.spec.admissible`)."""
     return admissible(t, Settings(max_rupture_length=max_rupture_length, u_margin=u_margin))
 
 
 def explicit_designs(frame: pd.DataFrame, *, loc: float, sd: float, max_rupture_length: int = 4,
-                     u_margin: float = 1.0) -> dict[str, Any]:
+                     u_margin: float = 2.0) -> dict[str, Any]:
     """Dense, padded arrays: scores, session masks and each class's design column per config."""
     groups = list(frame.groupby("dyad", sort=False))
     D = len(groups)
@@ -91,8 +93,6 @@ def _design_matrix(x_row: np.ndarray, obs_row: np.ndarray, cls: str, z_row=None)
     if cls == "linear":
         return np.column_stack([one, x])
     z = z_row[obs_row]
-    if cls == "u_shaped":
-        return np.column_stack([one, z])
     return np.column_stack([one, x, z])
 
 
@@ -109,6 +109,7 @@ def pseudo_priors(des: dict[str, Any], h: Mapping[str, Any], *, draws: int = 400
     """
     rng = np.random.default_rng(seed)
     a0, b0 = float(h["noise_shape"]), float(h["noise_scale"])
+    kappa = float(h.get("size_floor", DEFAULT_SIZE_FLOOR))
     y, x, obs = des["y"], des["x"], des["obs"]
     D = len(des["dyads"])
     out = {}
@@ -156,14 +157,14 @@ def pseudo_priors(des: dict[str, Any], h: Mapping[str, Any], *, draws: int = 400
                 for _ in range(10000):
                     s2 = 1.0 / rng.gamma(an, 1.0 / bn)
                     th = rng.multivariate_normal(mn, s2 * cov)
-                    if cls == "linear" or th[-1] > 0:
+                    if cls == "linear" or th[-1] > kappa * np.sqrt(s2):
                         break
                 else:  # pragma: no cover - the constraint is essentially never this binding
-                    th[-1] = abs(th[-1]) + 1e-6
+                    th[-1] = kappa * np.sqrt(s2) + abs(th[-1]) + 1e-6
                 U[s_, 0] = np.log(s2)
                 U[s_, 1:] = th
                 if cls != "linear":
-                    U[s_, -1] = np.log(th[-1])
+                    U[s_, -1] = np.log(th[-1] - kappa * np.sqrt(s2))
             mu = U.mean(0)
             C = np.cov(U.T) * 1.5**2 + 1e-8 * np.eye(q)
             Lc = np.linalg.cholesky(C)
@@ -183,7 +184,7 @@ def build_explicit_model(des: dict[str, Any], h: Mapping[str, Any],
     """PyMC model of the explicit per-dyad mixture (hyperparameters ``h``, standardised).
 
     For every class and dyad the free variable ``u_<class>`` holds ``(log sigma2,
-    theta...)`` with the positive coefficient on the log scale. Its density is set by one
+    theta...)`` with the constrained coefficient as ``log(c - kappa sigma)``. Its density is set by one
     potential, the Carlin-Chib product-space joint
     ``sum_k g_k(u_k) * sum_z [pi_z L_z(u_z) p_z(u_z) / g_z(u_z)]`` with prior ``p_z``
     (normal-inverse-gamma, truncated and renormalised, with the Jacobian of ``u``),
@@ -195,6 +196,7 @@ def build_explicit_model(des: dict[str, Any], h: Mapping[str, Any],
 
     y, x, obs, n = des["y"], des["x"], des["obs"], des["n"]
     a0, b0 = float(h["noise_shape"]), float(h["noise_scale"])
+    kappa = float(h.get("size_floor", DEFAULT_SIZE_FLOOR))
     pi = np.asarray(h["class_probs"], dtype=float)
     D = len(des["dyads"])
     coords = {"dyad": np.asarray(des["dyads"]), "class": list(CLASSES)}
@@ -209,21 +211,24 @@ def build_explicit_model(des: dict[str, Any], h: Mapping[str, Any],
             s2 = pt.exp(log_s2)
             theta = [u[:, 1 + j] for j in range(p)]
             if cls != "linear":
-                theta[-1] = pt.exp(u[:, p])
+                theta[-1] = kappa * pt.exp(0.5 * log_s2) + pt.exp(u[:, p])
             # prior density in u coordinates
             lp = (a0 * np.log(b0) - special.gammaln(a0) - (a0 + 1) * log_s2 - b0 / s2 + log_s2)
             for j in range(p):
                 lp = lp - 0.5 * np.log(2 * np.pi * v[j]) - 0.5 * log_s2 \
                     - 0.5 * (theta[j] - m[j]) ** 2 / (s2 * v[j])
             if cls != "linear":
-                lp = lp + u[:, p] - np.log(special.stdtr(2 * a0, m[-1] / np.sqrt(b0 / a0 * v[-1])))
+                # P(c > kappa sigma) under the prior: a noncentral-t CDF (Student t at kappa 0)
+                mass = special.nctdtr(2 * a0, kappa / np.sqrt(v[-1]),
+                                      m[-1] / np.sqrt(b0 / a0 * v[-1]))
+                lp = lp + u[:, p] - np.log(mass)
             # pseudo-prior (multivariate t)
             diff = u - g["mu"]
             maha = pt.sum(pt.sum(g["linv"] * diff[:, None, :], axis=2) ** 2, axis=1)
             log_g = g["const"] - 0.5 * (g["dof"] + p + 1) * pt.log1p(maha / g["dof"])
             log_g_all.append(log_g)
             # likelihood, explicit residuals
-            mean = theta[0][:, None] + (theta[1][:, None] * x if cls != "u_shaped" else 0.0)
+            mean = theta[0][:, None] + theta[1][:, None] * x
             if cls == "linear":
                 resid = pt.where(obs, y - mean, 0.0)
                 ll = -0.5 * n * (np.log(2 * np.pi) + log_s2) - 0.5 * pt.sum(resid**2, 1) / s2
@@ -260,7 +265,8 @@ def classify_explicit(
     progress: bool = False,
     cores: int | None = None,
     max_rupture_length: int = 4,
-    u_margin: float = 1.0,
+    u_margin: float = 2.0,
+    size_floor: float = DEFAULT_SIZE_FLOOR,
 ) -> ClassificationResult:
     """Sample the explicit per-dyad models with every hyperparameter fixed.
 
@@ -274,12 +280,13 @@ def classify_explicit(
 
     from .pymc_sampling import diagnostics, sample, warn_diagnostics
 
-    missing = [k for k in NAMES if k not in hyperparameters]
+    missing = [k for k in NAMES if k not in hyperparameters and k != "size_floor"]
     if missing:
         raise ValueError(f"model='explicit' needs every hyperparameter fixed; missing {missing}. "
                          "Pass e.g. the exact engine's result.hyperparameters.")
     loc, sd = standardisation(frame)
     h = standardise_mapping(dict(hyperparameters), loc, sd)
+    h["size_floor"] = float(size_floor)
     des = explicit_designs(frame, loc=loc, sd=sd, max_rupture_length=max_rupture_length,
                            u_margin=u_margin)
     pseudo = pseudo_priors(des, h, seed=seed)
@@ -306,7 +313,7 @@ def classify_explicit(
         probs, index=des["dyads"], method="pymc", settings={
             "model": "explicit", "draws": draws, "tune": tune, "chains": chains,
             "sampler": sampler, "seed": seed, "max_rupture_length": max_rupture_length,
-            "u_margin": float(u_margin)},
+            "u_margin": float(u_margin), "size_floor": float(size_floor)},
         hyperparameters=dict(hyperparameters, source="fixed"), diagnostics=diag, exact=False,
         extras={"idata": idata, "config_probs": config_probs, "configs": des["configs"],
                 "mc_se": pd.DataFrame(mcse, index=des["dyads"], columns=list(CLASSES))},

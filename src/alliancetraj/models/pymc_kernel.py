@@ -37,9 +37,11 @@ from .changepoint.kernels import (
     SCORE_INPUTS,
     THETA,
     class_evidence_kernel,
+    floor_input,
     group_patterns,
 )
 from .changepoint.kernels import class_offsets as _class_offsets
+from .changepoint.spec import DEFAULT_SIZE_FLOOR
 from .changepoint.tcdf import LogTCdf
 
 __all__ = [
@@ -54,7 +56,7 @@ __all__ = [
 
 # ========================================================================= inputs, offsets
 def kernel_inputs(stats: pdz.CohortStats, noise_shape: float,
-                  table: LogTCdf | None = None) -> dict[str, Any]:
+                  table: LogTCdf | None = None, size_floor: float = DEFAULT_SIZE_FLOOR) -> dict[str, Any]:
     """The kernel's data inputs (:data:`DATA_INPUTS`) for a cohort.
 
     Dyads are grouped by session pattern (identical score-free statistics); the
@@ -73,18 +75,26 @@ def kernel_inputs(stats: pdz.CohortStats, noise_shape: float,
     out.update({k: np.ascontiguousarray(np.asarray(per_dyad[k])[first]) for k in PATTERN_INPUTS})
     out.update({k: getattr(stats, k) if hasattr(getattr(stats, k), "type")  # PyTensor
                 else np.ascontiguousarray(getattr(stats, k), dtype=float) for k in SCORE_INPUTS})
+    out["floor"] = floor_input(size_floor, table)
     out.update(zip(("tab_outer", "tab_inner", "tab_grid"), table.arrays, strict=True))
-    return out
+    return {k: out[k] for k in DATA_INPUTS}
 
 
-def class_offsets(h: dict[str, Any], noise_shape: float, n: np.ndarray, xp: Any = np):
+def class_offsets(h: dict[str, Any], noise_shape: float, n: np.ndarray, xp: Any = np,
+                  size_floor: float = DEFAULT_SIZE_FLOOR):
     """Configuration-free terms of the class log evidence, ``(..., D, 4)``
     (:func:`alliancetraj.models.changepoint.kernels.class_offsets`), for the numpy (``h`` values
     scalars or arrays of draws) or the PyTensor (``xp=pytensor.tensor``) back end.
     """
     if xp is np:
-        return _class_offsets(h, noise_shape, n)
-    return _class_offsets(h, noise_shape, n, xp=xp, log_t_prior=_log_t_prior_pt)
+        return _class_offsets(h, noise_shape, n, size_floor=size_floor)
+    return _class_offsets(h, noise_shape, n, xp=xp, log_t_prior=_log_t_prior_pt,
+                          size_floor=size_floor, log_norm_cdf=_log_norm_cdf_pt)
+
+
+def _log_norm_cdf_pt(g):
+    """``log Phi(g)`` in PyTensor (for the prior mass above the size floor; ``g`` moderate)."""
+    return pt.log(0.5 * pt.erfc(-g / np.sqrt(2.0)))
 
 
 def _log_t_prior_pt(z, dof: float):
@@ -95,13 +105,14 @@ def _log_t_prior_pt(z, dof: float):
 
 
 def class_log_evidence_draws(stats: pdz.CohortStats, noise_shape: float,
-                             hdraws: dict[str, np.ndarray]) -> np.ndarray:
+                             hdraws: dict[str, np.ndarray], size_floor: float = DEFAULT_SIZE_FLOOR
+                             ) -> np.ndarray:
     """``log p(y_i | class, phi^(s))`` for every draw, ``(S, D, 4)``, with the model's own kernel.
 
     ``hdraws`` maps each of :data:`THETA` to an ``(S,)`` array of standardised draws.
     Draws are spread over the CPU cores (the kernel releases the GIL).
     """
-    inputs = tuple(kernel_inputs(stats, noise_shape).values())
+    inputs = tuple(kernel_inputs(stats, noise_shape, size_floor=size_floor).values())
     theta = np.column_stack([np.asarray(hdraws[k], dtype=float).reshape(-1) for k in THETA])
     C = np.empty((len(theta), len(stats.n), 4))
 
@@ -114,7 +125,7 @@ def class_log_evidence_draws(stats: pdz.CohortStats, noise_shape: float,
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(work, chunks))
     return C + class_offsets({k: theta[:, j] for j, k in enumerate(THETA)}, noise_shape,
-                             stats.n)
+                             stats.n, size_floor=size_floor)
 
 
 # ================================================================================ PyTensor
@@ -166,22 +177,24 @@ def _numba_class_evidence(op, node, **kwargs):
     """numba implementation of :class:`ClassEvidenceOp` (what nutpie runs)."""
 
     @numba.njit
-    def class_evidence(theta, pattern, n, an, rows, lcp, sx, sxx, u_sz, u_szz, u_ok, v_nd,
-                       v_xd, v_ok, un_nd, un_xd, un_ok, syy, sy, sxy, u_szy, v_yd, un_yd,
-                       tab_outer, tab_inner, tab_grid):
-        return class_evidence_kernel(theta, pattern, n, an, rows, lcp, sx, sxx, u_sz, u_szz,
-                                     u_ok, v_nd, v_xd, v_ok, un_nd, un_xd, un_ok, syy, sy, sxy,
-                                     u_szy, v_yd, un_yd, tab_outer, tab_inner, tab_grid, True)
+    def class_evidence(theta, pattern, n, an, rows, lcp, sx, sxx, u_nd, u_xd, u_dd, u_ok,
+                       v_nd, v_xd, v_ok, un_nd, un_xd, un_ok, syy, sy, sxy, u_yd, v_yd, un_yd,
+                       tab_outer, tab_inner, tab_grid, floor):
+        return class_evidence_kernel(theta, pattern, n, an, rows, lcp, sx, sxx, u_nd, u_xd,
+                                     u_dd, u_ok, v_nd, v_xd, v_ok, un_nd, un_xd, un_ok, syy, sy,
+                                     sxy, u_yd, v_yd, un_yd, tab_outer, tab_inner, tab_grid,
+                                     floor, True)
 
     return class_evidence, 1
 
 
-def class_log_evidence_pt(stats: pdz.CohortStats, h: dict[str, Any], noise_shape: float):
+def class_log_evidence_pt(stats: pdz.CohortStats, h: dict[str, Any], noise_shape: float,
+                          size_floor: float = DEFAULT_SIZE_FLOOR):
     """``(D, 4)`` PyTensor class log evidence; ``h`` values are floats or PyTensor scalars."""
     theta = pt.stack([pt.as_tensor(h[k], dtype="float64") for k in THETA])
     # numpy inputs as shared variables, not constants: compiled code then receives them
     # at run time instead of embedding megabytes of constants (slow to compile)
     data = [pytensor.shared(v, name=f"evidence_{k}") if isinstance(v, np.ndarray) else v
-            for k, v in kernel_inputs(stats, noise_shape).items()]
+            for k, v in kernel_inputs(stats, noise_shape, size_floor=size_floor).items()]
     C, _ = ClassEvidenceOp()(theta, *data)
-    return C + class_offsets(h, noise_shape, stats.n, xp=pt)
+    return C + class_offsets(h, noise_shape, stats.n, xp=pt, size_floor=size_floor)

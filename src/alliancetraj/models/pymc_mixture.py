@@ -85,6 +85,7 @@ from .._validation import check_int, check_number
 from ..errors import DataError
 from ..results import CLASSES, ClassificationResult
 from .changepoint.spec import (
+    DEFAULT_SIZE_FLOOR,
     MIN_SESSIONS,
     K,
     standardise_mapping,
@@ -184,7 +185,7 @@ def classify_pymc(
     outcome: str | None = None,
     covariates: Sequence[str] | None = None,
     max_rupture_length: int = 4,
-    u_margin: float = 1.0,
+    u_margin: float = 2.0,
     credible_level: float = 0.9,
     changepoint_draws: int = 100,
 ) -> ClassificationResult:
@@ -272,6 +273,8 @@ def classify_pymc(
     rng = np.random.default_rng(seed)
     seed_value = seed_int(rng)
     given = _check_hyper(hyperparameters)
+    size_floor = float(given.pop("size_floor", DEFAULT_SIZE_FLOOR))
+    check_number(func, "size_floor", size_floor, low=0)
     y = frame["score"].to_numpy(dtype=float)
     if np.ptp(y) <= 1e-12 * np.max(np.abs(y)):
         raise DataError(
@@ -287,12 +290,12 @@ def classify_pymc(
         return classify_explicit(
             frame, hyperparameters=given, draws=draws, tune=tune, chains=chains,
             sampler=sampler, seed=seed_value, progress=progress, cores=cores,
-            max_rupture_length=max_rupture_length, u_margin=u_margin,
+            max_rupture_length=max_rupture_length, u_margin=u_margin, size_floor=size_floor,
         )
 
     data = prepare_cohort(frame, max_rupture_length=max_rupture_length, u_margin=u_margin,
                           noise_shape=given.get("noise_shape"), outcomes=outcomes,
-                          outcome=outcome, covariates=covariates)
+                          outcome=outcome, covariates=covariates, size_floor=size_floor)
     fixed = standardise_mapping({k: v for k, v in given.items() if k != "noise_shape"}, data.loc,
                          data.sd)
     if len(classes) < K and "class_probs" in fixed:
@@ -304,7 +307,7 @@ def classify_pymc(
         "draws": draws, "tune": tune, "chains": chains, "sampler": sampler,
         "seed": seed if isinstance(seed, (int, np.integer)) else None, "model": model,
         "classes": list(classes), "max_rupture_length": max_rupture_length,
-        "u_margin": float(u_margin), "noise_shape": data.noise_shape,
+        "u_margin": float(u_margin), "noise_shape": data.noise_shape, "size_floor": size_floor,
         "noise_shape_source": "fixed" if "noise_shape" in given else "estimated",
         "fixed_hyperparameters": sorted(given), "changepoint_draws": changepoint_draws,
         "outcome": None if data.outcome is None else data.outcome["name"],

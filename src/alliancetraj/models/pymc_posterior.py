@@ -68,12 +68,13 @@ def changepoint_posterior(data: CohortData, hdraws: dict[str, np.ndarray], class
     total = class_prob_draws.shape[0]
     pick = np.unique(np.linspace(0, total - 1, min(n_draws, total)).round().astype(int))
     labels = np.argmax(probs, 1)
-    acc = {"u_shaped": np.zeros((D, len(stats.vertex))),
+    acc = {"u_shaped": np.zeros((D, len(stats.u_shape))),
            "v_shaped": np.zeros((D, len(stats.v_rupture))),
            "unrepaired_rupture": np.zeros((D, len(stats.un_rupture)))}
     depth_parts: dict[str, list] = {"v_shaped": [], "unrepaired_rupture": []}
     for s in pick:
         h = {k: (v[s] if np.ndim(v) else v) for k, v in hdraws.items()}
+        h["size_floor"] = data.size_floor
         ev = pdz.config_log_evidence(stats, h)
         L = pdz.class_log_evidence(ev)
         for j, key in ((1, "u_shaped"), (2, "v_shaped"), (3, "unrepaired_rupture")):
@@ -93,7 +94,8 @@ def changepoint_posterior(data: CohortData, hdraws: dict[str, np.ndarray], class
         if k == 1:
             w = acc["u_shaped"][i]
             if w.sum() > 0:
-                cols["turning_session"][i] = stats.vertex[np.argmax(w)]
+                cols["turning_session"][i] = stats.turning_sessions(
+                    np.array([np.argmax(w)]))[0] if stats.first is not None else np.nan
         elif k in (2, 3):
             key = CLASSES[k]
             w = acc[key][i]
@@ -144,6 +146,9 @@ def posterior_hyperparameters(hdraws: dict[str, np.ndarray], data: CohortData) -
     hyper: dict[str, Any] = {}
     sds: dict[str, Any] = {}
     for k in HYPERPARAMETERS:
+        if k == "size_floor":   # a convention, not estimated
+            hyper[k] = float(data.size_floor)
+            continue
         v = np.asarray(orig[k], dtype=float)
         if k == "class_probs":
             hyper[k] = [float(x) for x in v.mean(0)]
@@ -197,7 +202,7 @@ def dyad_class_draws(idata, data: CohortData, fixed: Mapping[str, Any],
 
     post = idata.posterior
     hd = hyper_draws(idata, data, fixed)
-    L = pk.class_log_evidence_draws(data.stats, data.noise_shape, hd)
+    L = pk.class_log_evidence_draws(data.stats, data.noise_shape, hd, data.size_floor)
     S = L.shape[0]
     if "class_probs" in fixed:
         pi = np.broadcast_to(np.asarray(fixed["class_probs"], dtype=float), (S, K))

@@ -239,7 +239,7 @@ def dyad_fit(
             cls,
             level=level,
             max_rupture_length=settings.get("max_rupture_length", 4),
-            u_margin=settings.get("u_margin", 1.0),
+            u_margin=settings.get("u_margin", 2.0),
             seed=0,
         )
     if posterior is not None:

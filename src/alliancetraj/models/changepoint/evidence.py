@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from .spec import CLASSES, LIN, NAMES, UN, K, U, V, design, prior_moments
+from .spec import CLASSES, DEFAULT_SIZE_FLOOR, LIN, NAMES, UN, K, U, V, design, prior_moments
 from .statistics import ConfigStats
 from .tdist import log_t_cdf
 
 __all__ = ["ConfigEvidence", "class_log_evidence", "config_evidence", "config_posterior",
-           "logsumexp_rows"]
+           "log_floor_mass", "logsumexp_rows"]
 
 _LOG2PI = math.log(2.0 * math.pi)
 
@@ -53,9 +53,10 @@ class ConfigEvidence:
 
 
 def _values(h: Any) -> dict[str, float]:
+    names = [k for k in NAMES if k != "class_probs"]
     if isinstance(h, Mapping):
-        return {k: h[k] for k in NAMES[:-1]}
-    return {k: getattr(h, k) for k in NAMES[:-1]}
+        return {k: h[k] for k in names if k in h}
+    return {k: getattr(h, k) for k in names}
 
 
 def config_evidence(stats: ConfigStats, h: Any, *, keep_posterior: bool = False,
@@ -102,61 +103,63 @@ def config_evidence(stats: ConfigStats, h: Any, *, keep_posterior: bool = False,
     if keep_posterior:
         out.bn["lin"] = bn_lin
 
-    # ---- rupture classes: add column c = -indicator, coefficient d > 0 ---------------------
-    md, vd = p["depth_mean"], p["depth_var"]
-    log_prior_trunc = log_t_cdf(np.array(md / math.sqrt(b0 / a0 * vd)), np.array(2.0 * a0))
-    for key in ("v", "un"):
+    # ---- change-point classes: add column -D (drop indicator or U dip), coefficient > 0 -------
+    kappa = float(p.get("size_floor", DEFAULT_SIZE_FLOOR))
+    for key in ("u", "v", "un"):
         if key not in classes:
             continue
-        nd, xd, yd, ok = ((stats.v_nd, stats.v_xd, stats.v_yd, stats.v_ok) if key == "v" else
-                          (stats.un_nd, stats.un_xd, stats.un_yd, stats.un_ok))
+        if key == "u":
+            mk, vk = p["amplitude_mean"], p["amplitude_var"]
+            nd, xd, dd, yd, ok = stats.u_nd, stats.u_xd, stats.u_dd, stats.u_yd, stats.u_ok
+        else:
+            mk, vk = p["depth_mean"], p["depth_var"]
+            nd, xd, yd, ok = ((stats.v_nd, stats.v_xd, stats.v_yd, stats.v_ok) if key == "v" else
+                              (stats.un_nd, stats.un_xd, stats.un_yd, stats.un_ok))
+            dd = nd
+        log_prior_trunc = log_floor_mass(np.array(mk / math.sqrt(b0 / a0 * vk)),
+                                         np.array(2.0 * a0), kappa / math.sqrt(vk), log_t_cdf)
         b1 = -nd
         b2 = -xd
-        a33 = nd + 1.0 / vd
-        e3 = -yd + md / vd
+        a33 = dd + 1.0 / vk
+        e3 = -yd + mk / vk
         # g = A^{-1} b  (A is per dyad: broadcast over configurations)
         q1 = (A22[:, None] * b1 - A12[:, None] * b2) / detA[:, None]
         q2 = (A11[:, None] * b2 - A12[:, None] * b1) / detA[:, None]
         schur = a33 - (b1 * q1 + b2 * q2)
         resid = e3 - (q1 * e1[:, None] + q2 * e2[:, None])
-        bn = b0 + 0.5 * (stats.syy[:, None] + prior_quad_ab + md * md / vd
+        bn = b0 + 0.5 * (stats.syy[:, None] + prior_quad_ab + mk * mk / vk
                          - quad_ab[:, None] - resid * resid / schur)
         mloc = resid / schur
         mscale = np.sqrt(bn / an[:, None] / schur)
         zpost = mloc / mscale
-        log_cdf = logcdf(zpost, dof_post[:, None])
-        logev = (base[:, None] - 0.5 * (math.log(va) + math.log(vb) + math.log(vd))
+        with np.errstate(invalid="ignore"):
+            log_cdf = log_floor_mass(zpost, dof_post[:, None], kappa * np.sqrt(schur), logcdf)
+        logev = (base[:, None] - 0.5 * (math.log(va) + math.log(vb) + math.log(vk))
                  - 0.5 * (np.log(detA)[:, None] + np.log(schur)) - an[:, None] * np.log(bn)
                  + log_cdf - log_prior_trunc)
         setattr(out, key, np.where(ok, logev, -np.inf))
         if keep_posterior:
             out.post[key] = (mloc, mscale)
             out.bn[key] = bn
-
-    # ---- u_shaped: design [1, z], coefficient c > 0 -------------------------------------------
-    if "u" not in classes:
-        return out
-    mc, vc = p["amplitude_mean"], p["amplitude_var"]
-    log_prior_trunc_u = log_t_cdf(np.array(mc / math.sqrt(b0 / a0 * vc)), np.array(2.0 * a0))
-    L11 = n[:, None] + 1.0 / va
-    L12 = stats.u_sz
-    L22 = stats.u_szz + 1.0 / vc
-    f1 = stats.sy[:, None] + ma / va
-    f2 = stats.u_szy + mc / vc
-    det = L11 * L22 - L12 * L12
-    quad = (L22 * f1 * f1 - 2.0 * L12 * f1 * f2 + L11 * f2 * f2) / det
-    bn = b0 + 0.5 * (stats.syy[:, None] + ma * ma / va + mc * mc / vc - quad)
-    cloc = (L11 * f2 - L12 * f1) / det
-    cscale = np.sqrt(bn / an[:, None] * L11 / det)
-    zpost = cloc / cscale
-    log_cdf = logcdf(zpost, dof_post[:, None])
-    logev = (base[:, None] - 0.5 * (math.log(va) + math.log(vc)) - 0.5 * np.log(det)
-             - an[:, None] * np.log(bn) + log_cdf - log_prior_trunc_u)
-    out.u = np.where(stats.u_ok, logev, -np.inf)
-    if keep_posterior:
-        out.post["u"] = (cloc, cscale)
-        out.bn["u"] = bn
     return out
+
+
+def log_floor_mass(z, dof, lam, logcdf=log_t_cdf):
+    """``log P(c > kappa sigma)`` for a coefficient with Student-t standardised location ``z``
+    (``dof`` degrees of freedom) and floor shift ``lam = kappa / (its scale in sigma units)``.
+
+    ``lam = 0``: ``log T_dof(z)`` by ``logcdf``. Otherwise the noncentral-t CDF
+    ``F(z; dof, lam)`` by its normal approximation ``Phi((z (1 - 1/(4 dof)) - lam) /
+    sqrt(1 + z^2 / (2 dof)))`` (Abramowitz and Stegun 26.7.10): the compiled kernel's
+    formula.
+    """
+    lam = np.asarray(lam, dtype=float)
+    if not np.any(lam):
+        return logcdf(z, dof)
+    z = np.asarray(z, dtype=float)
+    dof = np.asarray(dof, dtype=float)
+    g = (z * (1.0 - 0.25 / dof) - lam) / np.sqrt(1.0 + z * z / (2.0 * dof))
+    return special.log_ndtr(g)
 
 
 def logsumexp_rows(a: np.ndarray) -> np.ndarray:
@@ -213,8 +216,9 @@ def config_posterior(t: np.ndarray, y: np.ndarray, h: Any, cls: str, config):
              + a0 * math.log(b0) - an * math.log(bn)
              + special.gammaln(an) - special.gammaln(a0))
     if cls != "linear":
+        kappa = float(p.get("size_floor", DEFAULT_SIZE_FLOOR))
         z_post = mn[-1] / math.sqrt(bn / an * Vn[-1, -1])
         z_prior = m[-1] / math.sqrt(b0 / a0 * v[-1])
-        logev += math.log(special.stdtr(2 * an, z_post)) - math.log(
-            special.stdtr(2 * a0, z_prior))
+        logev += float(log_floor_mass(z_post, 2 * an, kappa / math.sqrt(Vn[-1, -1]))) - float(
+            log_floor_mass(z_prior, 2 * a0, kappa / math.sqrt(v[-1])))
     return logev, mn, Vn, an, bn

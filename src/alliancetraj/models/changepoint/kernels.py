@@ -216,6 +216,47 @@ def truncated_t_mixture(w, loc, scale, log_tail, nu, rows, outer, inner, grid,
     return out
 
 
+@numba.njit(nogil=True, cache=True)
+def dip_moments(y, mask, x, x_first, span, shapes, out):  # pragma: no cover - compiled
+    """Moments of every U dip over each dyad's observed sessions.
+
+    ``y``, ``mask`` (D, T): scores (0 where unobserved) and observed sessions on the
+    grid ``x`` (T,); ``x_first``, ``span`` (D,): the dyad's first observed ``x`` and span;
+    ``shapes`` (K, 3): dips as fractions of the span. ``out`` (4, D, K) receives the sums
+    of D(t), x D(t), D(t)^2 and y D(t) over the observed sessions, D the triangular dip
+    (0 outside, 1 at the bottom).
+    """
+    D, T = mask.shape
+    K = shapes.shape[0]
+    for d in range(D):
+        for k in range(K):
+            s = x_first[d] + span[d] * shapes[k, 0]
+            w = x_first[d] + span[d] * shapes[k, 1]
+            e = x_first[d] + span[d] * shapes[k, 2]
+            inv_down = 1.0 / max(w - s, 1e-12)
+            inv_up = 1.0 / max(e - w, 1e-12)
+            a0 = 0.0
+            a1 = 0.0
+            a2 = 0.0
+            a3 = 0.0
+            for t in range(T):
+                if not mask[d, t]:
+                    continue
+                xt = x[t]
+                if xt <= s or xt >= e:
+                    continue
+                v = min((xt - s) * inv_down, (e - xt) * inv_up, 1.0)
+                a0 += v
+                a1 += xt * v
+                a2 += v * v
+                a3 += y[d, t] * v
+            out[0, d, k] = a0
+            out[1, d, k] = a1
+            out[2, d, k] = a2
+            out[3, d, k] = a3
+    return out
+
+
 # ====================================================================== class evidence
 #: Stand-in for log(0) in the class evidence (keeps gradients and PyTensor graphs finite).
 NEG = -1e30
@@ -225,25 +266,53 @@ THETA = KERNEL_THETA
 #: (dyads with the same observed sessions share one row): the pattern of each dyad, then
 #: per pattern ``n``, ``an`` (posterior noise shape), the table ``rows``, ``lcp`` (log
 #: configuration priors of u, v, un) and the score-free moments; then the dyad-level
-#: score moments; then the :class:`~alliancetraj.models.changepoint.tcdf.LogTCdf` arrays.
-PATTERN_INPUTS = ("n", "an", "rows", "lcp", "sx", "sxx", "u_sz", "u_szz", "u_ok", "v_nd",
-                  "v_xd", "v_ok", "un_nd", "un_xd", "un_ok")
-SCORE_INPUTS = ("syy", "sy", "sxy", "u_szy", "v_yd", "un_yd")
-DATA_INPUTS = ("pattern", *PATTERN_INPUTS, *SCORE_INPUTS, "tab_outer", "tab_inner", "tab_grid")
+#: score moments; then the :class:`~alliancetraj.models.changepoint.tcdf.LogTCdf` arrays
+#: and ``floor`` = ``[size floor kappa, table row of the normal CDF]``.
+PATTERN_INPUTS = ("n", "an", "rows", "lcp", "sx", "sxx", "u_nd", "u_xd", "u_dd", "u_ok",
+                  "v_nd", "v_xd", "v_ok", "un_nd", "un_xd", "un_ok")
+SCORE_INPUTS = ("syy", "sy", "sxy", "u_yd", "v_yd", "un_yd")
+TABLE_INPUTS = ("tab_outer", "tab_inner", "tab_grid", "floor")
+DATA_INPUTS = ("pattern", *PATTERN_INPUTS, *SCORE_INPUTS, *TABLE_INPUTS)
 
 
-def class_offsets(h, noise_shape: float, n, xp=np, log_t_prior=None):
+def floor_input(size_floor: float, table) -> np.ndarray:
+    """The kernel's ``floor`` input: the size floor and the table row of the normal CDF
+    (built in ``table`` when the floor is positive)."""
+    row = float(table.rows_for(np.array([np.inf]))[0]) if size_floor > 0 else 0.0
+    return np.array([float(size_floor), row])
+
+
+def floored_z(z, a0: float, size_floor: float, var, xp=np):
+    """The argument of the normal CDF approximating the prior mass above the floor.
+
+    ``P(d > kappa sigma)`` under ``d | sigma^2 ~ N(m, sigma^2 v)``, ``sigma^2 ~ IG(a0, b0)``
+    is a noncentral-t CDF ``F(z; 2 a0, kappa / sqrt(v))`` at ``z = m / sqrt(b0 v / a0)``;
+    it is approximated by ``Phi(g)``, ``g = (z (1 - 1/(4 nu)) - lam) / sqrt(1 + z^2/(2 nu))``
+    (Abramowitz and Stegun 26.7.10), exact at ``z = 0``. The posterior terms of the
+    kernel use the same approximation.
+    """
+    nu = 2.0 * a0
+    lam = size_floor / xp.sqrt(var)
+    return (z * (1.0 - 0.25 / nu) - lam) / xp.sqrt(1.0 + z * z / (2.0 * nu))
+
+
+def class_offsets(h, noise_shape: float, n, xp=np, log_t_prior=None, size_floor: float = 0.0,
+                  log_norm_cdf=None):
     """Configuration-free terms of the class log evidence, ``(..., D, 4)``:
     :func:`class_evidence_kernel`'s ``C`` plus these is the class log evidence.
 
-    ``base_i - 0.5 sum_j log v_j - log T_{2 alpha}(m_c / sqrt(b0 v_c / alpha))`` per
-    dyad and class, ``base_i = -n_i/2 log 2 pi + alpha log b0 + log Gamma(alpha + n_i/2)
-    - log Gamma(alpha)``. ``h`` maps :data:`THETA` to scalars or arrays of draws (or
-    PyTensor variables with ``xp=pytensor.tensor`` and a matching ``log_t_prior``;
-    default :func:`alliancetraj.models.changepoint.tdist.log_t_cdf`).
+    ``base_i - 0.5 sum_j log v_j - log P(c > kappa sigma)`` per dyad and class
+    (``c`` the depth or amplitude; ``P`` the Student-t CDF ``T_{2 alpha}(m_c / sqrt(b0 v_c
+    / alpha))`` without a floor, :func:`floored_z`'s normal approximation with one),
+    ``base_i = -n_i/2 log 2 pi + alpha log b0 + log Gamma(alpha + n_i/2) - log Gamma(alpha)``.
+    ``h`` maps :data:`THETA` to scalars or arrays of draws (or PyTensor variables with
+    ``xp=pytensor.tensor`` and matching ``log_t_prior`` and ``log_norm_cdf``; defaults:
+    SciPy).
     """
     if log_t_prior is None:
         log_t_prior = log_t_cdf
+    if log_norm_cdf is None:
+        log_norm_cdf = special.log_ndtr
     a0 = float(noise_shape)
     n = np.asarray(n, dtype=float)
     an = a0 + 0.5 * n
@@ -256,10 +325,17 @@ def class_offsets(h, noise_shape: float, n, xp=np, log_t_prior=None):
         + a0 * xp.log(b0)
     lva, lvb, lvd, lvc = (xp.log(h[k]) for k in ("level_var", "slope_var", "depth_var",
                                                   "amplitude_var"))
-    t_depth = log_t_prior(h["depth_mean"] / xp.sqrt(b0 / a0 * h["depth_var"]), 2.0 * a0)
-    t_amp = log_t_prior(h["amplitude_mean"] / xp.sqrt(b0 / a0 * h["amplitude_var"]), 2.0 * a0)
+
+    def prior_mass(mean, var):
+        z = mean / xp.sqrt(b0 / a0 * var)
+        if size_floor > 0:
+            return log_norm_cdf(floored_z(z, a0, size_floor, var, xp))
+        return log_t_prior(z, 2.0 * a0)
+
+    t_depth = prior_mass(h["depth_mean"], h["depth_var"])
+    t_amp = prior_mass(h["amplitude_mean"], h["amplitude_var"])
     rupture = base - 0.5 * (lva + lvb + lvd) - t_depth
-    return xp.stack([base - 0.5 * (lva + lvb), base - 0.5 * (lva + lvc) - t_amp, rupture,
+    return xp.stack([base - 0.5 * (lva + lvb), base - 0.5 * (lva + lvb + lvc) - t_amp, rupture,
                      rupture], axis=-1)
 
 
@@ -311,16 +387,16 @@ def _lookup_pass(zs, m, outer, inner, row, grid, lts, tps):
 
 
 @numba.njit(cache=True, nogil=True)
-def class_evidence_kernel(theta, pattern, n, an, rows, lcp, sx, sxx, u_sz, u_szz, u_ok, v_nd,
-                          v_xd, v_ok, un_nd, un_xd, un_ok, syy, sy, sxy, u_szy, v_yd, un_yd,
-                          tab_outer, tab_inner, tab_grid, with_grad):  # pragma: no cover
+def class_evidence_kernel(theta, pattern, n, an, rows, lcp, sx, sxx, u_nd, u_xd, u_dd, u_ok,
+                          v_nd, v_xd, v_ok, un_nd, un_xd, un_ok, syy, sy, sxy, u_yd, v_yd, un_yd,
+                          tab_outer, tab_inner, tab_grid, floor, with_grad):  # pragma: no cover
     """Configuration-dependent part of every dyad's class log evidence, and its Jacobian.
 
     Parameters
     ----------
     theta : (9,) array
         Hyperparameters in the order of :data:`THETA` (standardised scale).
-    pattern, n, ..., tab_grid : arrays
+    pattern, n, ..., floor : arrays
         :data:`DATA_INPUTS` (see :func:`kernel_inputs`).
     with_grad : bool
         Compute the Jacobian (otherwise it is returned with no rows).
@@ -336,75 +412,82 @@ def class_evidence_kernel(theta, pattern, n, an, rows, lcp, sx, sxx, u_sz, u_szz
 
     Notes
     -----
-    Everything that does not involve the scores (the inverse of the trend block, the
-    Schur complement ``s`` of the constrained coefficient, ``log s`` and ``a_n s``) is
-    computed once per session pattern. Per (dyad, configuration) there remain a
-    residual, one division, one square root, one logarithm, a table lookup and, in the
-    log-sum-exp, one exponential.
+    Every change-point class has the design ``[1, x, -D]``: ``D`` the drop indicator
+    (``v_shaped``, ``unrepaired_rupture``; then ``sum D^2 = sum D``) or the U's
+    triangular dip, with moments ``nd = sum D``, ``xd = sum x D``, ``dd = sum D^2`` and
+    ``yd = sum y D``. Everything that does not involve the scores (the inverse of the
+    trend block, the Schur complement ``s`` of the constrained coefficient, ``log s``,
+    ``a_n s`` and the floor's shift ``lam = kappa sqrt(s)``) is computed once per session
+    pattern. Per (dyad, configuration) there remain a residual, one division, one square
+    root, one logarithm, a table lookup and, in the log-sum-exp, one exponential.
+
+    With a size floor ``kappa > 0`` the truncation term is ``log P(c > kappa sigma | y)``,
+    a noncentral-t CDF ``F(z; nu, lam)``, read as ``log Phi(g)`` with
+    ``g = (z (1 - 1/(4 nu)) - lam) / sqrt(1 + z^2 / (2 nu))`` (Abramowitz and Stegun
+    26.7.10; the table's normal row); without one it is the Student-t CDF ``T_nu(z)``.
 
     Each class's configurations go through separate passes (``z`` and ``b_n``; the
     table lookups, :func:`_lookup_pass`; the log evidences; the gradient terms) over
-    small scratch arrays. The passes have no dependency
-    from one configuration to the next, so the CPU overlaps their latency-bound chains
-    (division, square root, table load): 35% faster than one fused loop per
-    configuration on the 500-dyad benchmark cohort (6.1 -> 3.9 ms with the gradient,
-    4.2 -> 2.9 ms without). Code generation here is fragile: doing the lookups through
-    :func:`_lookup_grad` alone (its inner-grid branch not written out) gave back most of
-    the gain; time
-    any change with ``benchmarks/bench_pymc.py --grad-only``.
+    small scratch arrays: the passes have no dependency from one configuration to the
+    next, so the CPU overlaps their latency-bound chains. Time any change with
+    ``benchmarks/bench_pymc.py --grad-only``.
     """
     b0, ma, va, mb, vb, md, vd, mc, vc = (theta[0], theta[1], theta[2], theta[3], theta[4],
                                           theta[5], theta[6], theta[7], theta[8])
+    kappa = floor[0]
+    nrow = int(floor[1])
     pa, pb, pd, pc = 1.0 / va, 1.0 / vb, 1.0 / vd, 1.0 / vc
     D, P = pattern.shape[0], n.shape[0]
     # ------------------------------------------------- session-pattern level (no scores)
     trend = np.empty((P, 4))             # Sa, Sab, Sb (inverse trend block), 0.5 log det
-    schur_v = np.empty((P, v_nd.shape[1], 5))   # q1, q2, 1 / s, 0.5 log s, a_n s
-    schur_un = np.empty((P, un_nd.shape[1], 5))
-    schur_u = np.empty((P, u_sz.shape[1], 4))   # q, 1 / s, 0.5 log s, a_n s
+    # per class and configuration: q1, q2, 1 / s, 0.5 log s, a_n s, lam, d lam / d p
+    schur_u = np.empty((P, u_nd.shape[1], 7))
+    schur_v = np.empty((P, v_nd.shape[1], 7))
+    schur_un = np.empty((P, un_nd.shape[1], 7))
     for p in range(P):
         A11, A12, A22 = n[p] + pa, sx[p], sxx[p] + pb
         detA = A11 * A22 - A12 * A12
         Sa, Sab, Sb = A22 / detA, -A12 / detA, A11 / detA
         trend[p, 0], trend[p, 1], trend[p, 2] = Sa, Sab, Sb
         trend[p, 3] = 0.5 * math.log(detA)
-        for nd_a, xd_a, ok_a, out in ((v_nd, v_xd, v_ok, schur_v),
-                                      (un_nd, un_xd, un_ok, schur_un)):
+        for nd_a, xd_a, dd_a, ok_a, prec, out in ((u_nd, u_xd, u_dd, u_ok, pc, schur_u),
+                                                  (v_nd, v_xd, v_nd, v_ok, pd, schur_v),
+                                                  (un_nd, un_xd, un_nd, un_ok, pd, schur_un)):
             for j in range(nd_a.shape[1]):
                 if ok_a[p, j]:
                     b1, b2 = -nd_a[p, j], -xd_a[p, j]
                     q1 = Sa * b1 + Sab * b2
                     q2 = Sab * b1 + Sb * b2
-                    sc = nd_a[p, j] + pd - (b1 * q1 + b2 * q2)
+                    sc = dd_a[p, j] + prec - (b1 * q1 + b2 * q2)
                     out[p, j, 0], out[p, j, 1] = q1, q2
                     out[p, j, 2], out[p, j, 3] = 1.0 / sc, 0.5 * math.log(sc)
                     out[p, j, 4] = an[p] * sc
-        L11 = n[p] + pa
-        for j in range(u_sz.shape[1]):
-            if u_ok[p, j]:
-                q = u_sz[p, j] / L11
-                sc = u_szz[p, j] + pc - q * u_sz[p, j]
-                schur_u[p, j, 0], schur_u[p, j, 1], schur_u[p, j, 2] = q, 1.0 / sc, \
-                    0.5 * math.log(sc)
-                schur_u[p, j, 3] = an[p] * sc
+                    lam = kappa * math.sqrt(sc)
+                    out[p, j, 5] = lam
+                    out[p, j, 6] = 0.5 * lam / sc
     # ----------------------------------------------------------------------- dyads
     C = np.empty((D, 4))
     J = np.zeros((D if with_grad else 0, 4, 9))
-    kmax = max(u_sz.shape[1], v_nd.shape[1], un_nd.shape[1])
+    kmax = max(u_nd.shape[1], v_nd.shape[1], un_nd.shape[1])
     fs = np.empty(kmax)       # log evidence of each admissible configuration
     gs = np.empty((kmax, 7))  # its gradient (b0, then means, then precisions)
     acc = np.empty(7)
     zs = np.empty(kmax)
+    gz = np.empty(kmax)       # the table's argument (z, or g with a floor)
     mus = np.empty(kmax)
     bns = np.empty(kmax)
     rs = np.empty(kmax)
     lts = np.empty(kmax)
     tps = np.empty(kmax)
+    tls = np.empty(kmax)      # d log F / d lam (with a floor)
     js = np.empty(kmax, dtype=np.int64)
     for i in range(D):
         p = pattern[i]
         ani = an[p]
-        row = rows[p]
+        nu = 2.0 * ani
+        cnu = 1.0 - 0.25 / nu
+        half_nu = 0.5 / nu
+        row = rows[p] if kappa == 0.0 else nrow
         Sa, Sab, Sb, half_logdet = trend[p, 0], trend[p, 1], trend[p, 2], trend[p, 3]
         # ------------------------------------------------------------- linear (k=0)
         e1 = sy[i] + ma * pa
@@ -414,42 +497,62 @@ def class_evidence_kernel(theta, pattern, n, an, rows, lcp, sx, sxx, u_sz, u_szz
         bn_lin = b0 + 0.5 * (syy[i] + ma * ma * pa + mb * mb * pb - (e1 * g1 + e2 * g2))
         C[i, 0] = -half_logdet - ani * math.log(bn_lin)
         if with_grad:
-            kappa = -ani / bn_lin
+            kap = -ani / bn_lin
             da, db = ma - g1, mb - g2
-            J[i, 0, 0] = kappa
-            J[i, 0, 1] = kappa * pa * da
-            J[i, 0, 3] = kappa * pb * db
-            J[i, 0, 2] = -pa * pa * (-0.5 * Sa + 0.5 * kappa * da * da)
-            J[i, 0, 4] = -pb * pb * (-0.5 * Sb + 0.5 * kappa * db * db)
-        # ------------------------------------------- v_shaped (k=2), unrepaired (k=3)
-        bn0 = bn_lin + 0.5 * md * md * pd
-        for k in (2, 3):
-            nd_a, xd_a, yd_a, ok_a, sch = (v_nd, v_xd, v_yd, v_ok, schur_v) if k == 2 else \
-                (un_nd, un_xd, un_yd, un_ok, schur_un)
+            J[i, 0, 0] = kap
+            J[i, 0, 1] = kap * pa * da
+            J[i, 0, 3] = kap * pb * db
+            J[i, 0, 2] = -pa * pa * (-0.5 * Sa + 0.5 * kap * da * da)
+            J[i, 0, 4] = -pb * pb * (-0.5 * Sb + 0.5 * kap * db * db)
+        # ------------------------------ u_shaped (k=1), v_shaped (k=2), unrepaired (k=3)
+        for k in (1, 2, 3):
+            if k == 1:
+                nd_a, xd_a, yd_a, ok_a, sch = u_nd, u_xd, u_yd, u_ok, schur_u
+                mk, pk, im, iv = mc, pc, 7, 8
+            elif k == 2:
+                nd_a, xd_a, yd_a, ok_a, sch = v_nd, v_xd, v_yd, v_ok, schur_v
+                mk, pk, im, iv = md, pd, 5, 6
+            else:
+                nd_a, xd_a, yd_a, ok_a, sch = un_nd, un_xd, un_yd, un_ok, schur_un
+                mk, pk, im, iv = md, pd, 5, 6
+            bn0 = bn_lin + 0.5 * mk * mk * pk
+            base_r = mk * pk
             m = 0
-            base_r = md * pd
             for j in range(nd_a.shape[1]):
                 if not ok_a[p, j]:
                     continue
                 resid = (base_r - yd_a[i, j]) + (nd_a[p, j] * g1 + xd_a[p, j] * g2)
                 muc = resid * sch[p, j, 2]
                 bn = bn0 - 0.5 * resid * muc
-                inv_bn = 1.0 / bn
-                r = math.sqrt(sch[p, j, 4] * inv_bn)
-                zs[m] = muc * r
+                r = math.sqrt(sch[p, j, 4] / bn)
+                z = muc * r
+                zs[m] = z
+                if kappa == 0.0:
+                    gz[m] = z
+                else:
+                    gz[m] = (z * cnu - sch[p, j, 5]) / math.sqrt(1.0 + z * z * half_nu)
                 mus[m] = muc
                 bns[m] = bn
                 rs[m] = r
                 js[m] = j
                 m += 1
-            _lookup_pass(zs, m, tab_outer, tab_inner, row, tab_grid, lts, tps)
+            _lookup_pass(gz, m, tab_outer, tab_inner, row, tab_grid, lts, tps)
             for t in range(m):
-                j = js[t]
-                fs[t] = lts[t] - sch[p, j, 3] - ani * math.log(bns[t])
+                fs[t] = lts[t] - sch[p, js[t], 3] - ani * math.log(bns[t])
             if with_grad:
+                if kappa != 0.0:
+                    # chain rule through g(z, lam): tps becomes d log F / dz
+                    for t in range(m):
+                        z = zs[t]
+                        den = 1.0 + z * z * half_nu
+                        sq = math.sqrt(den)
+                        lam = sch[p, js[t], 5]
+                        tls[t] = -tps[t] / sq
+                        tps[t] = tps[t] * (cnu + lam * z * half_nu) / (den * sq)
                 # d/dp_j = c1 psi_j^2 + c2 delta_j^2 + c3 psi_j delta_j,
                 # d/dm_j = p_j (c4 delta_j + c3 psi_j), d/db0 = c4; psi = (-q1, -q2, 1),
-                # delta = m - mu with mu_ab = g - q mu_c (see the module notes)
+                # delta = m - mu with mu_ab = g - q mu_c (see the module notes); with a
+                # floor, lam = kappa sqrt(s) adds d lam / d p_j = (kappa / 2 sqrt s) psi_j^2
                 for t in range(m):
                     j = js[t]
                     q1, q2, inv_s = sch[p, j, 0], sch[p, j, 1], sch[p, j, 2]
@@ -457,12 +560,14 @@ def class_evidence_kernel(theta, pattern, n, an, rows, lcp, sx, sxx, u_sz, u_szz
                     inv_bn = 1.0 / bns[t]
                     tz = tp * z
                     c1 = 0.5 * (tz - 1.0) * inv_s
+                    if kappa != 0.0:
+                        c1 += tls[t] * sch[p, j, 6]
                     c4 = -(ani + 0.5 * tz) * inv_bn
                     c2 = 0.5 * c4
                     c3 = tp * r * inv_s
                     dla = ma - (g1 - q1 * muc)
                     dlb = mb - (g2 - q2 * muc)
-                    dlc = md - muc
+                    dlc = mk - muc
                     gs[t, 0] = c4
                     gs[t, 1] = c4 * dla - c3 * q1
                     gs[t, 2] = c4 * dlb - c3 * q2
@@ -478,58 +583,8 @@ def class_evidence_kernel(theta, pattern, n, an, rows, lcp, sx, sxx, u_sz, u_szz
                 J[i, k, 0] = acc[0]
                 J[i, k, 1] = pa * acc[1]
                 J[i, k, 3] = pb * acc[2]
-                J[i, k, 5] = pd * acc[3]
+                J[i, k, im] = pk * acc[3]
                 J[i, k, 2] = -pa * pa * (acc[4] - 0.5 * Sa)
                 J[i, k, 4] = -pb * pb * (acc[5] - 0.5 * Sb)
-                J[i, k, 6] = -pd * pd * acc[6]
-        # ------------------------------------------------------------ u_shaped (k=1)
-        L11 = n[p] + pa
-        f1 = sy[i] + ma * pa
-        mu_a0 = f1 / L11
-        bn0u = b0 + 0.5 * (syy[i] + ma * ma * pa + mc * mc * pc - f1 * mu_a0)
-        m = 0
-        for j in range(u_sz.shape[1]):
-            if not u_ok[p, j]:
-                continue
-            resid = (u_szy[i, j] + mc * pc) - schur_u[p, j, 0] * f1
-            muc = resid * schur_u[p, j, 1]
-            bn = bn0u - 0.5 * resid * muc
-            r = math.sqrt(schur_u[p, j, 3] / bn)
-            zs[m] = muc * r
-            mus[m] = muc
-            bns[m] = bn
-            rs[m] = r
-            js[m] = j
-            m += 1
-        _lookup_pass(zs, m, tab_outer, tab_inner, row, tab_grid, lts, tps)
-        for t in range(m):
-            fs[t] = lts[t] - schur_u[p, js[t], 2] - ani * math.log(bns[t])
-        if with_grad:
-            for t in range(m):
-                j = js[t]
-                q, inv_s = schur_u[p, j, 0], schur_u[p, j, 1]
-                tp, z, muc, r = tps[t], zs[t], mus[t], rs[t]
-                inv_bn = 1.0 / bns[t]
-                tz = tp * z
-                c1 = 0.5 * (tz - 1.0) * inv_s
-                c4 = -(ani + 0.5 * tz) * inv_bn
-                c2 = 0.5 * c4
-                c3 = tp * r * inv_s
-                dla = ma - (mu_a0 - q * muc)
-                dlc = mc - muc
-                gs[t, 0] = c4
-                gs[t, 1] = c4 * dla - c3 * q
-                gs[t, 2] = c4 * dlc + c3
-                gs[t, 3] = c1 * q * q + c2 * dla * dla - c3 * q * dla
-                gs[t, 4] = c1 + c2 * dlc * dlc + c3 * dlc
-        if m == 0:
-            C[i, 1] = NEG
-            continue
-        C[i, 1] = _logsumexp(fs, gs, m, 5, acc, with_grad) - 0.5 * math.log(L11) + lcp[p, 0]
-        if with_grad:
-            J[i, 1, 0] = acc[0]
-            J[i, 1, 1] = pa * acc[1]
-            J[i, 1, 7] = pc * acc[2]
-            J[i, 1, 2] = -pa * pa * (acc[3] - 0.5 / L11)
-            J[i, 1, 8] = -pc * pc * acc[4]
+                J[i, k, iv] = -pk * pk * acc[6]
     return C, J

@@ -46,7 +46,7 @@ def dyad_posterior(
     n_draws: int = 2000,
     level: float = 0.9,
     max_rupture_length: int = 4,
-    u_margin: float = 1.0,
+    u_margin: float = 2.0,
     seed: int | np.random.Generator | None = None,
 ) -> dict[str, Any]:
     """The exact posterior of one dyad, for plots and inspection.
@@ -98,7 +98,9 @@ def dyad_posterior(
     le = np.array([r[1] for r in rows])
     w = np.exp(le - special.logsumexp(le))
     if cls == "u_shaped":
-        cfg_frame = pd.DataFrame({"turning_session": [r[0] for r in rows], "probability": w})
+        cfg_frame = pd.DataFrame({"dip_start": [r[0][0] for r in rows],
+                                  "turning_session": [r[0][1] for r in rows],
+                                  "dip_end": [r[0][2] for r in rows], "probability": w})
     elif cls == "v_shaped":
         cfg_frame = pd.DataFrame({"rupture_session": [r[0][0] for r in rows],
                                   "repair_session": [r[0][1] for r in rows], "probability": w})
@@ -123,7 +125,7 @@ def dyad_posterior(
             from scipy.stats import truncnorm
 
             sd_last = np.sqrt(sig2 * Vn[-1, -1])
-            a = -mn[-1] / sd_last
+            a = (h.size_floor * np.sqrt(sig2) - mn[-1]) / sd_last   # c > kappa sigma
             last = mn[-1] + sd_last * truncnorm.rvs(a, np.inf, size=len(idx), random_state=rng)
             # the others given the last: Gaussian conditional
             cov_ol = Vn[:-1, -1] / Vn[-1, -1]

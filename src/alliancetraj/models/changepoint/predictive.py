@@ -18,6 +18,7 @@ import pandas as pd
 
 from .spec import (
     CLASSES,
+    DEFAULT_SIZE_FLOOR,
     MIN_SESSIONS,
     K,
     Settings,
@@ -37,7 +38,7 @@ def sample_prior_predictive(
     n_sessions: int | tuple[int, int] = 12,
     *,
     max_rupture_length: int = 4,
-    u_margin: float = 1.0,
+    u_margin: float = 2.0,
     seed: int | np.random.Generator | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Draw dyads from the engine's own model (for calibration checks).
@@ -74,7 +75,7 @@ def sample_prior_predictive(
         sd = np.sqrt(sig2 * v)
         theta = m + sd * rng.standard_normal(len(m))
         if cls != "linear":
-            a = -m[-1] / sd[-1]
+            a = (h.size_floor * math.sqrt(sig2) - m[-1]) / sd[-1]   # c > kappa sigma
             theta[-1] = m[-1] + sd[-1] * truncnorm.rvs(a, np.inf, random_state=rng)
         y = design(t, cls, cfg) @ theta + math.sqrt(sig2) * rng.standard_normal(n)
         dyad = f"p{i:05d}"
@@ -87,7 +88,7 @@ def sample_prior_predictive(
         elif cls == "unrepaired_rupture":
             row.update(rupture_session=cfg, depth=theta[-1])
         elif cls == "u_shaped":
-            row.update(turning_session=cfg)
+            row.update(turning_session=cfg[1])
         truth.append(row)
     sessions = pd.concat(recs, ignore_index=True)
     truth_df = pd.DataFrame(truth).set_index("dyad")
@@ -101,7 +102,7 @@ def sample_on_sessions(
     *,
     seed: int | np.random.Generator | None = None,
     max_rupture_length: int = 4,
-    u_margin: float = 1.0,
+    u_margin: float = 2.0,
     id_prefix: str = "p",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Simulate dyads observed at given sessions from the per-dyad models.
@@ -126,14 +127,15 @@ def sample_on_sessions(
     -----
     Class ~ ``class_probs`` (among the classes with an admissible configuration);
     configuration uniform over the admissible ones; ``(theta, sigma2)`` from the
-    normal-inverse-gamma prior restricted to a positive depth/amplitude by rejection
-    (the joint truncation of the models).
+    normal-inverse-gamma prior restricted to a depth/amplitude above ``size_floor``
+    residual SDs by rejection (the joint truncation of the models).
     """
     rng = np.random.default_rng(seed)
     h = hyperparameters
     settings = Settings(max_rupture_length=max_rupture_length, u_margin=u_margin)
     pi = np.asarray(h["class_probs"], dtype=float)
     pi = pi / pi.sum()
+    kappa = float(h.get("size_floor", DEFAULT_SIZE_FLOOR))
     rows, truth = [], []
     for i, t in enumerate(sessions):
         t = np.asarray(t, dtype=float)
@@ -147,12 +149,10 @@ def sample_on_sessions(
         for _ in range(100000):
             s2 = 1.0 / rng.gamma(h["noise_shape"], 1.0 / h["noise_scale"])
             theta = rng.normal(m, np.sqrt(s2 * np.asarray(v)))
-            if k == 0 or theta[-1] > 0:
+            if k == 0 or theta[-1] > kappa * math.sqrt(s2):
                 break
         if k == 0:
             mean = theta[0] + theta[1] * x
-        elif k == 1:
-            mean = theta[0] + theta[1] * extra_column(t, t, cls, cfg)
         else:
             mean = theta[0] + theta[1] * x + theta[2] * extra_column(t, t, cls, cfg)
         y = mean + rng.normal(0.0, math.sqrt(s2), size=t.size)
@@ -160,11 +160,11 @@ def sample_on_sessions(
         rows.append(pd.DataFrame({"dyad": dyad, "session": t.astype(np.int64), "score": y}))
         truth.append({
             "dyad": dyad, "true_class": cls, "noise_var": s2, "level": theta[0],
-            "slope": theta[1] if k != 1 else np.nan,
+            "slope": theta[1],
             "coefficient": theta[-1] if k else np.nan,
             "rupture_session": cfg[0] if k == 2 else (cfg if k == 3 else np.nan),
             "repair_session": cfg[1] if k == 2 else np.nan,
             "depth": theta[2] if k >= 2 else np.nan,
-            "turning_session": cfg if k == 1 else np.nan,
+            "turning_session": cfg[1] if k == 1 else np.nan,
         })
     return pd.concat(rows, ignore_index=True), pd.DataFrame(truth).set_index("dyad")

@@ -43,11 +43,14 @@ __all__ = [
     "BOUNDS",
     "CLASSES",
     "COEFFICIENTS",
+    "DEFAULT_SIZE_FLOOR",
     "KERNEL_THETA",
     "MIN_EFFECT",
     "MIN_SESSIONS",
+    "MIN_SIZE_VAR",
     "NAMES",
     "TRANSFORMS",
+    "U_STEPS",
     "Hyperparameters",
     "Settings",
     "admissible",
@@ -61,6 +64,9 @@ __all__ = [
     "standardisation",
     "standardise_mapping",
     "to_theta",
+    "u_admissible",
+    "u_dip",
+    "u_shapes",
     "unstandardise_mapping",
 ]
 
@@ -73,7 +79,7 @@ LIN, U, V, UN = range(K)
 #: is kept positive (amplitude or depth).
 COEFFICIENTS: dict[str, tuple[str, ...]] = {
     "linear": ("level", "slope"),
-    "u_shaped": ("level", "amplitude"),
+    "u_shaped": ("level", "slope", "amplitude"),
     "v_shaped": ("level", "slope", "depth"),
     "unrepaired_rupture": ("level", "slope", "depth"),
 }
@@ -84,19 +90,63 @@ CONSTRAINED = {c: COEFFICIENTS[c][-1] if c != "linear" else None for c in CLASSE
 # ================================================================== configuration space
 @dataclass(frozen=True)
 class Settings:
-    """The configuration space: what a rupture, a repair and a U's minimum may be."""
+    """The configuration space: what a rupture, a repair and a U's dip may be.
+
+    A U's dip is a triangle ``(start, bottom, end)`` on the grid of tenths of the
+    dyad's span of observed sessions (:data:`U_STEPS`); it covers at least
+    ``u_min_width`` of the span and each side at least ``u_min_side`` of it and at least
+    ``u_margin`` sessions (a U has no sudden side).
+    """
 
     max_rupture_length: int = 4
-    u_margin: float = 1.0
+    u_margin: float = 2.0
     min_pre: int = 2
     min_drop: int = 2
+    u_min_width: float = 0.5
+    u_min_side: float = 0.2
+
+
+#: The default size floor (kappa): a rupture's depth or a U's amplitude is at least this many
+#: residual SDs (the label convention).
+DEFAULT_SIZE_FLOOR = 2.5
+#: Positions of a U's start, bottom and end: tenths of the dyad's span of sessions.
+U_STEPS = 10
+
+
+def u_shapes(settings: Settings | None = None) -> np.ndarray:
+    """``(K, 3)`` fractions ``(start, bottom, end)`` of the span: every U dip the settings allow
+    before the per-dyad session condition (``u_margin``)."""
+    settings = Settings() if settings is None else settings
+    f = np.arange(U_STEPS + 1) / U_STEPS
+    eps = 1e-9
+    out = [(f[a], f[b], f[c]) for a in range(U_STEPS + 1) for b in range(a + 1, U_STEPS + 1)
+           for c in range(b + 1, U_STEPS + 1)
+           if f[c] - f[a] >= settings.u_min_width - eps and f[b] - f[a] >= settings.u_min_side - eps
+           and f[c] - f[b] >= settings.u_min_side - eps]
+    return np.array(out, dtype=float).reshape(-1, 3)
+
+
+def u_dip(grid: np.ndarray, first: float, span: float, shape) -> np.ndarray:
+    """The triangular dip ``D(t)`` of U shape ``(start, bottom, end)`` (fractions of the span)
+    at sessions ``grid``: 0 outside the dip, rising linearly to 1 at the bottom."""
+    s, w, e = (first + span * float(v) for v in shape)
+    g = np.asarray(grid, dtype=float)
+    down = np.clip((g - s) / max(w - s, 1e-12), 0.0, 1.0)
+    up = np.clip((e - g) / max(e - w, 1e-12), 0.0, 1.0)
+    return np.minimum(down, up)
+
+
+def u_admissible(span: float, shapes: np.ndarray, settings: Settings) -> np.ndarray:
+    """Which U shapes a dyad with this span of sessions admits (sides of ``u_margin`` sessions)."""
+    sides = np.minimum(shapes[:, 1] - shapes[:, 0], shapes[:, 2] - shapes[:, 1]) * span
+    return sides >= settings.u_margin - 1e-9   # (K,) for a scalar span, (D, K) for (D, 1)
 
 
 def admissible(t: np.ndarray, settings: Settings | None = None) -> dict[str, list]:
     """Admissible configurations of one dyad with sorted observed sessions ``t``.
 
-    ``linear``: ``[None]``; ``u_shaped``: the minimum's session on the half-session
-    grid ``t_1 + u_margin, ..., t_n - u_margin``; ``v_shaped``: ``(rupture, repair)``
+    ``linear``: ``[None]``; ``u_shaped``: the dip's ``(start, bottom, end)`` sessions
+    (:func:`u_shapes`, on the dyad's span); ``v_shaped``: ``(rupture, repair)``
     observed sessions with ``min_pre`` sessions before the rupture and
     ``repair - rupture <= max_rupture_length``; ``unrepaired_rupture``: the rupture
     session, ``min_pre`` sessions before and ``min_drop`` from it on.
@@ -107,11 +157,10 @@ def admissible(t: np.ndarray, settings: Settings | None = None) -> dict[str, lis
     out: dict[str, list] = {"linear": [None], "u_shaped": [], "v_shaped": [],
                             "unrepaired_rupture": []}
     if n >= 1:
-        lo, hi = t[0] + settings.u_margin, t[-1] - settings.u_margin
-        w = lo
-        while w <= hi + 1e-9:
-            out["u_shaped"].append(float(w))
-            w += 0.5
+        span = float(t[-1] - t[0])
+        shapes = u_shapes(settings)
+        for sh in shapes[u_admissible(span, shapes, settings)]:
+            out["u_shaped"].append(tuple(float(t[0] + span * v) for v in sh))
     for i in range(settings.min_pre, n):           # i: 0-based index of the rupture session
         for j in range(i + 1, n):
             if t[j] - t[i] <= settings.max_rupture_length:
@@ -122,13 +171,13 @@ def admissible(t: np.ndarray, settings: Settings | None = None) -> dict[str, lis
 
 
 def extra_column(grid: np.ndarray, t: np.ndarray, cls: str, config) -> np.ndarray:
-    """The configuration-dependent design column at ``grid``: the U basis
-    ``((s - w) / h)^2`` (``h`` from the dyad's first and last sessions ``t``) or minus the
-    drop indicator (``r <= s < e`` repaired, ``s >= r`` unrepaired)."""
+    """The configuration-dependent design column at ``grid``: minus the U's triangular dip
+    (``config`` = its start, bottom and end sessions) or minus the drop indicator
+    (``r <= s < e`` repaired, ``s >= r`` unrepaired)."""
     grid = np.asarray(grid, dtype=float)
     if cls == "u_shaped":
-        h = max(config - t[0], t[-1] - config)
-        return ((grid - config) / h) ** 2
+        s, w, e = config
+        return -u_dip(grid, s, 1.0, (0.0, w - s, e - s))
     if cls == "v_shaped":
         r, e = config
         # the drop covers observed sessions r .. before e; on a fine grid, up to e
@@ -147,8 +196,6 @@ def design_on(grid: np.ndarray, t: np.ndarray, cls: str, config) -> np.ndarray:
     if cls == "linear":
         return np.column_stack([one, x])
     z = extra_column(grid, t, cls, config)
-    if cls == "u_shaped":
-        return np.column_stack([one, z])
     return np.column_stack([one, x, z])
 
 
@@ -163,7 +210,11 @@ class Hyperparameters:
     """Prior hyperparameters of the change-point model (original score units).
 
     Variances are in units of the residual variance :math:`\\sigma^2` (the
-    normal-inverse-gamma convention). ``class_probs`` follows :data:`CLASSES`.
+    normal-inverse-gamma convention). ``size_floor`` (kappa) is the smallest rupture
+    depth or U amplitude, in residual SDs: the prior of the depth (amplitude) is
+    truncated to ``d > size_floor * sigma`` (the label convention: a drop smaller than
+    that is noise, and the linear class is not nested in the others). ``class_probs``
+    follows :data:`CLASSES`.
     """
 
     noise_shape: float = 3.0
@@ -173,9 +224,10 @@ class Hyperparameters:
     slope_mean: float = 0.0
     slope_var: float = 0.05
     depth_mean: float = 0.8
-    depth_var: float = 9.0
+    depth_var: float = 25.0
     amplitude_mean: float = 0.8
-    amplitude_var: float = 9.0
+    amplitude_var: float = 25.0
+    size_floor: float = DEFAULT_SIZE_FLOOR
     class_probs: tuple[float, float, float, float] = (0.25, 0.25, 0.25, 0.25)
 
     def __post_init__(self) -> None:
@@ -186,6 +238,11 @@ class Hyperparameters:
             if not isinstance(value, (int, float, np.floating, np.integer)) or not np.isfinite(value):
                 raise ValueError(
                     f"The '{f.name}' hyperparameter must be a finite number. Got {value!r} instead."
+                )
+            if f.name == "size_floor" and value < 0:
+                raise ValueError(
+                    f"The 'size_floor' hyperparameter must be >= 0 (residual SDs). Got {value!r} "
+                    "instead."
                 )
             if (f.name.endswith("_var") or f.name.startswith("noise_")) and value <= 0:
                 raise ValueError(
@@ -235,7 +292,8 @@ class Hyperparameters:
 NAMES: tuple[str, ...] = tuple(f.name for f in fields(Hyperparameters))
 #: The continuous hyperparameters that the compiled class-evidence kernel differentiates,
 #: in the order of its ``theta`` (the noise shape is fixed within a kernel call).
-KERNEL_THETA: tuple[str, ...] = NAMES[1:-1]
+KERNEL_THETA: tuple[str, ...] = tuple(
+    n for n in NAMES if n not in ("noise_shape", "size_floor", "class_probs"))
 #: Hyperparameters that move with the score's location and scale.
 _LOCATED = ("noise_scale", "level_mean", "slope_mean", "depth_mean", "amplitude_mean")
 
@@ -303,6 +361,9 @@ TRANSFORMS: tuple[tuple[str, str], ...] = (
 #: Lower bound of the prior mean depth and amplitude, in typical residual SDs
 #: (sqrt(noise_scale / noise_shape)), during empirical Bayes (``min_effect``).
 MIN_EFFECT = 1.0
+#: Smallest prior variance of the depth and amplitude (residual variances) empirical Bayes
+#: may choose: a floor, so that a small cohort cannot shrink the size priors to a point.
+MIN_SIZE_VAR = 16.0
 #: Box bounds of the optimiser's coordinates (:data:`TRANSFORMS`), standardised scores.
 BOUNDS = {
     "noise_shape": (math.log(0.3), math.log(200.0)),
@@ -312,9 +373,9 @@ BOUNDS = {
     "slope_mean": (-2.0, 2.0),
     "slope_var": (math.log(1e-8), math.log(1e3)),
     "depth_mean": (math.log(MIN_EFFECT), math.log(50.0)),
-    "depth_var": (math.log(1e-3), math.log(1e5)),
+    "depth_var": (math.log(MIN_SIZE_VAR), math.log(1e5)),
     "amplitude_mean": (math.log(MIN_EFFECT), math.log(50.0)),
-    "amplitude_var": (math.log(1e-3), math.log(1e5)),
+    "amplitude_var": (math.log(MIN_SIZE_VAR), math.log(1e5)),
 }
 
 
@@ -341,8 +402,8 @@ def to_theta(h: Hyperparameters) -> np.ndarray:
     return np.array(out)
 
 
-def from_theta(theta: np.ndarray, class_probs) -> Hyperparameters:
-    """Inverse of :func:`to_theta`, with the given class proportions."""
+def from_theta(theta: np.ndarray, class_probs, size_floor: float = DEFAULT_SIZE_FLOOR) -> Hyperparameters:
+    """Inverse of :func:`to_theta`, with the given class proportions and size floor."""
     kw = {}
     for (n, t), v in zip(TRANSFORMS, theta):
         kw[n] = math.exp(v) if t in ("log", "logratio", "lognoise") else float(v)
@@ -351,7 +412,7 @@ def from_theta(theta: np.ndarray, class_probs) -> Hyperparameters:
     for n, t in TRANSFORMS:
         if t == "lognoise":
             kw[n] *= typical_sd
-    return Hyperparameters(**kw, class_probs=tuple(class_probs))
+    return Hyperparameters(**kw, size_floor=float(size_floor), class_probs=tuple(class_probs))
 
 
 # ===================================================================== standardisation

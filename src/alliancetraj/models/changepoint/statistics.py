@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ...io import PanelArrays, to_panel
-from .spec import Settings
+from .spec import Settings, u_admissible, u_shapes
 
 __all__ = ["ConfigStats", "block_stats", "cohort_stats", "config_stats", "kernel_view",
            "merge_stats"]
@@ -43,9 +43,10 @@ class ConfigStats:
     sxx: np.ndarray
     sy: np.ndarray
     sxy: np.ndarray
-    u_sz: np.ndarray   # (D, W)  sums of q = ((t - w)/h)^2, q^2, q y
-    u_szz: np.ndarray
-    u_szy: np.ndarray
+    u_nd: np.ndarray   # (D, W)  sums of the U's dip D(t), x D, D^2 and y D
+    u_xd: np.ndarray
+    u_dd: np.ndarray
+    u_yd: np.ndarray
     u_ok: np.ndarray
     v_nd: np.ndarray   # (D, Kv) sessions in the drop, sums of x and y over the drop
     v_xd: np.ndarray
@@ -55,14 +56,20 @@ class ConfigStats:
     un_xd: np.ndarray
     un_yd: np.ndarray
     un_ok: np.ndarray
-    vertex: np.ndarray      # (W,) session of the u minimum
+    u_shape: np.ndarray     # (W, 3) the U's start, bottom and end as fractions of the span
     v_rupture: np.ndarray   # (Kv,)
     v_repair: np.ndarray    # (Kv,)
     un_rupture: np.ndarray  # (Ku,)
     n_admissible: np.ndarray      # (D, 3) admissible configurations of u, v, un
     log_config_prior: np.ndarray  # (D, 3) -log n_admissible (0 where none)
     sessions_key: np.ndarray      # (D, B) uint8: the dyad's observed sessions, bit-packed
+    first: np.ndarray | None = None   # (D,) first observed session
+    span: np.ndarray | None = None    # (D,) last minus first observed session
     dyads: pd.Index | None = None
+
+    def turning_sessions(self, k: np.ndarray) -> np.ndarray:
+        """Session of the bottom of U shape ``k[d]`` for each dyad ``d``."""
+        return self.first + self.span * self.u_shape[np.asarray(k, dtype=np.int64), 1]
 
 
 def config_stats(scores: np.ndarray, mask: np.ndarray, grid: np.ndarray,
@@ -111,33 +118,31 @@ def config_stats(scores: np.ndarray, mask: np.ndarray, grid: np.ndarray,
     un_nd = n[:, None] - c0[:, ru]
     un_ok = mask[:, ru] & (c0[:, ru] >= settings.min_pre) & (un_nd >= settings.min_drop)
 
-    # u_shaped: vertex on the half-session grid, normalised by the farther end
+    # u_shaped: a triangular dip on each dyad's own span of sessions
     first = grid[np.argmax(mask, axis=1)].astype(float)
     last = grid[T - 1 - np.argmax(mask[:, ::-1], axis=1)].astype(float)
-    lo, hi = grid[0] + settings.u_margin, grid[-1] - settings.u_margin
-    vertex = np.arange(lo, hi + 0.25, 0.5) if hi >= lo and "u" in classes else np.zeros(0)
-    t = grid.astype(float)
-    p2 = (t[:, None] - vertex[None, :]) ** 2          # (T, W)
-    h = np.maximum(vertex[None, :] - first[:, None], last[:, None] - vertex[None, :])
-    h = np.maximum(h, 1e-12)
-    h2 = h * h
-    u_ok = (vertex[None, :] >= first[:, None] + settings.u_margin - 1e-9) & \
-           (vertex[None, :] <= last[:, None] - settings.u_margin + 1e-9)
+    span = last - first
+    shapes = u_shapes(settings) if "u" in classes else np.zeros((0, 3))
+    u_ok = u_admissible(span[:, None], shapes, settings)
+    from .kernels import dip_moments
+
+    u_mom = dip_moments(np.ascontiguousarray(y), np.ascontiguousarray(mask), x, first - 1.0,
+                        span, shapes, np.zeros((4, D, len(shapes))))
 
     n_adm = np.stack([u_ok.sum(axis=1), v_ok.sum(axis=1), un_ok.sum(axis=1)], axis=1)
     k = n_adm.astype(float)
     return ConfigStats(
         n=n, syy=(wy * y).sum(axis=1), sx=sx, sxx=w @ (x * x), sy=sy, sxy=wy @ x,
-        u_sz=(w @ p2) / h2, u_szz=(w @ (p2 * p2)) / (h2 * h2), u_szy=(wy @ p2) / h2, u_ok=u_ok,
+        u_nd=u_mom[0], u_xd=u_mom[1], u_dd=u_mom[2], u_yd=u_mom[3], u_ok=u_ok,
         v_nd=c0[:, ee] - c0[:, rr], v_xd=c1[:, ee] - c1[:, rr], v_yd=cy[:, ee] - cy[:, rr],
         v_ok=v_ok,
         un_nd=un_nd, un_xd=sx[:, None] - c1[:, ru], un_yd=sy[:, None] - cy[:, ru], un_ok=un_ok,
-        vertex=vertex,
+        u_shape=shapes,
         v_rupture=grid[rr].astype(float) if len(rr) else np.zeros(0),
         v_repair=grid[ee].astype(float) if len(ee) else np.zeros(0),
         un_rupture=grid[ru].astype(float),
         n_admissible=n_adm, log_config_prior=-np.log(np.where(k > 0, k, 1.0)),
-        sessions_key=np.packbits(mask, axis=1),
+        sessions_key=np.packbits(mask, axis=1), first=first, span=span,
     )
 
 
@@ -157,7 +162,7 @@ def cohort_stats(
     loc: float = 0.0,
     sd: float = 1.0,
     max_rupture_length: int = 4,
-    u_margin: float = 1.0,
+    u_margin: float = 2.0,
 ) -> ConfigStats:
     """Sufficient statistics of every (dyad, configuration) pair of a whole cohort.
 
@@ -170,7 +175,7 @@ def cohort_stats(
     max_rupture_length : int
         Longest repaired rupture (``repair - rupture`` in sessions).
     u_margin : float
-        The u minimum lies in ``[t_1 + u_margin, t_n - u_margin]``.
+        Each side of a U's dip spans at least this many sessions.
 
     Returns
     -------
@@ -185,9 +190,9 @@ def cohort_stats(
 
 
 #: The kernel's per-pattern inputs that come from the statistics, and the score moments.
-PATTERN_STATS = ("n", "sx", "sxx", "u_sz", "u_szz", "u_ok", "v_nd", "v_xd", "v_ok", "un_nd",
-                 "un_xd", "un_ok")
-SCORE_STATS = ("syy", "sy", "sxy", "u_szy", "v_yd", "un_yd")
+PATTERN_STATS = ("n", "sx", "sxx", "u_nd", "u_xd", "u_dd", "u_ok", "v_nd", "v_xd", "v_ok",
+                 "un_nd", "un_xd", "un_ok")
+SCORE_STATS = ("syy", "sy", "sxy", "u_yd", "v_yd", "un_yd")
 
 
 def kernel_view(stats: ConfigStats) -> dict[str, Any]:
@@ -214,7 +219,7 @@ def kernel_view(stats: ConfigStats) -> dict[str, Any]:
 
 
 #: Fields that describe the configuration grid (shared by a block's dyads), not a dyad.
-GRID_FIELDS = ("vertex", "v_rupture", "v_repair", "un_rupture")
+GRID_FIELDS = ("u_shape", "v_rupture", "v_repair", "un_rupture")
 
 
 def merge_stats(stats: list[ConfigStats]) -> list[ConfigStats]:

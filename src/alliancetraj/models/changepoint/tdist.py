@@ -17,9 +17,12 @@ __all__ = ["log_t_cdf", "t_pdf_log"]
 
 
 def log_t_cdf(z, dof) -> np.ndarray:
-    """``log T_dof(z)`` with SciPy; the far lower tail (where the CDF underflows) by its series."""
+    """``log T_dof(z)`` with SciPy; the far lower tail (where the CDF underflows) by its series.
+    ``dof = inf`` is the normal CDF."""
     z = np.asarray(z, dtype=float)
     dof = np.asarray(dof, dtype=float)
+    if np.all(np.isinf(dof)):
+        return np.broadcast_to(special.log_ndtr(z), np.broadcast_shapes(z.shape, dof.shape)).copy()
     with np.errstate(divide="ignore", under="ignore"):
         out = np.log(special.stdtr(dof, z))
         bad = ~np.isfinite(out)
@@ -36,8 +39,11 @@ def log_t_cdf(z, dof) -> np.ndarray:
 
 
 def t_pdf_log(z, dof) -> np.ndarray:
-    """Log density of the standard Student-t."""
+    """Log density of the standard Student-t (the normal for ``dof = inf``)."""
     z = np.asarray(z, dtype=float)
     dof = np.asarray(dof, dtype=float)
+    if np.all(np.isinf(dof)):
+        return np.broadcast_to(-0.5 * z * z - 0.5 * math.log(2.0 * math.pi),
+                               np.broadcast_shapes(z.shape, dof.shape)).copy()
     return (special.gammaln((dof + 1) / 2) - special.gammaln(dof / 2)
             - 0.5 * np.log(dof * math.pi) - (dof + 1) / 2 * np.log1p(z * z / dof))
