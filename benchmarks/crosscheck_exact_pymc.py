@@ -66,8 +66,10 @@ def closed_form_config_probs(frame: pd.DataFrame, hyper: dict, configs) -> dict:
         for i in range(len(st.dyads)):
             e = ev[cls][i]
             if cls == "u_shaped":
-                keys = list(st.vertex)
-                order = [keys.index(c) for c in configs[i][cls]]
+                # the dips are fractions of the dyad's span: match their sessions
+                sh = st.first[i] + st.span[i] * st.u_shape
+                keys = [tuple(np.round(r, 9)) for r in sh]
+                order = [keys.index(tuple(np.round(c, 9))) for c in configs[i][cls]]
             elif cls == "v_shaped":
                 keys = list(zip(st.v_rupture.tolist(), st.v_repair.tolist()))
                 order = [keys.index(c) for c in configs[i][cls]]

@@ -220,7 +220,7 @@ def _changepoints(panel: PanelArrays, loc: float, sd: float, settings: Settings,
     sel = np.flatnonzero((labels == U) & np.isfinite(L[:, U]))
     if len(sel):
         stats = block_stats(panel, loc, sd, settings, rows=sel, classes=("u",))
-        # the mode of the vertex needs no normalisation (nor the truncation terms' constants)
+        # the mode of the dip's bottom needs no normalisation (nor the truncation terms' constants)
         ev = config_evidence(stats, h, classes=("u",), logcdf=logcdf)
         cols["turning_session"][sel] = stats.turning_sessions(np.argmax(ev.u, axis=1))
     return pd.DataFrame(cols)
