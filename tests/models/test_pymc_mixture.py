@@ -140,8 +140,9 @@ def test_model_structure_without_compiling(frame):
     data = pmm.prepare_cohort(frame)
     model = pmm.build_cohort_model(data)
     free = {rv.name for rv in model.free_RVs}
+    # the size priors' means are the model's (0), not sampled
     assert free == {"noise_scale", "level_mean", "level_var", "slope_mean", "slope_var",
-                    "depth_mean", "depth_var", "amplitude_mean", "amplitude_var", "class_probs"}
+                    "depth_var", "amplitude_var", "class_probs"}
     assert model.named_vars_to_dims["class_prob"] == ("dyad", "class")
     assert list(model.coords["class"]) == list(at.CLASSES)
     fixed = standardise_mapping({k: v for k, v in HYPER.items() if k != "noise_shape"},

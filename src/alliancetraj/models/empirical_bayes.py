@@ -23,6 +23,7 @@ from ..errors import ConvergenceWarning, SmallCohortWarning
 from .changepoint.spec import (
     BOUNDS,
     DEFAULT_SIZE_FLOOR,
+    SIZE_PRIOR_MEAN,
     TRANSFORMS,
     UN,
     Hyperparameters,
@@ -156,10 +157,10 @@ def moment_start(stats_list: list[ConfigStats]) -> Hyperparameters:
         level_var=max(float(np.var(a)) / s2_typ, 1.0),
         slope_mean=float(np.mean(b)),
         slope_var=max(var_b / s2_typ, 1e-4),
-        depth_mean=3.0 * math.sqrt(s2_typ),
-        depth_var=1.0,
-        amplitude_mean=3.0 * math.sqrt(s2_typ),
-        amplitude_var=1.0,
+        depth_mean=SIZE_PRIOR_MEAN,
+        depth_var=25.0,
+        amplitude_mean=SIZE_PRIOR_MEAN,
+        amplitude_var=25.0,
     )
 
 
@@ -286,17 +287,14 @@ def eb_partial(stats_list: list[ConfigStats], theta: np.ndarray, pi: np.ndarray,
             resp_sum += R
             g_nat += np.einsum("dk,dkj->j", r, J) + R @ offset_grad
         ll_shift = ll_shift_future.result()
-    # to the optimiser's coordinates (see to_theta): log variances, log(b0 / a0), and
-    # mean = exp(psi) * sqrt(b0 / a0) for depth and amplitude (theta_0 does not enter it)
+    # to the optimiser's coordinates (see to_theta): log variances, log(b0 / a0), means as
+    # they are (theta_0 does not enter the noise scale's coordinate)
     grad = np.zeros(len(TRANSFORMS))
     grad[0] = (ll_shift - ll0) / step      # noise shape: d/d dof of T has no closed form
     grad[1] = h0.noise_scale * g_nat[0]
-    grad[[2, 4]] = g_nat[[1, 3]]
+    grad[[2, 4, 6, 8]] = g_nat[[1, 3, 5, 7]]
     grad[[3, 5, 7, 9]] = g_nat[[2, 4, 6, 8]] * np.array(
         [h0.level_var, h0.slope_var, h0.depth_var, h0.amplitude_var])
-    for j, k, mean in ((6, 5, h0.depth_mean), (8, 7, h0.amplitude_mean)):
-        grad[j] = g_nat[k] * mean
-        grad[1] += 0.5 * grad[j]
     return ll0, grad, resp_sum
 
 

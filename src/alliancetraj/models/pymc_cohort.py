@@ -22,9 +22,9 @@ from scipy import optimize, special
 from ..errors import DataError, format_ids
 from ..results import CLASSES
 from . import pymc_design as pdz
-from .changepoint.spec import DEFAULT_SIZE_FLOOR, NAMES, K, standardisation
+from .changepoint.spec import DEFAULT_SIZE_FLOOR, NAMES, SIZE_PRIOR_MEAN, K, standardisation
 
-__all__ = ["HYPERPARAMETERS", "RANDOM", "SCORE_MOMENTS", "CohortData", "build_cohort_model",
+__all__ = ["FIXED_BY_MODEL", "HYPERPARAMETERS", "RANDOM", "SCORE_MOMENTS", "CohortData", "build_cohort_model",
            "estimate_noise_shape", "prepare_cohort"]
 
 #: Population hyperparameters (the spec's names); ``noise_shape`` is always fixed.
@@ -32,6 +32,9 @@ HYPERPARAMETERS = NAMES
 RANDOM = tuple(n for n in HYPERPARAMETERS if n not in ("noise_shape", "size_floor"))
 _LOG_SCALE = ("noise_scale", "level_var", "slope_var", "depth_var", "amplitude_var")
 _MEANS = ("level_mean", "slope_mean", "depth_mean", "amplitude_mean")
+#: Hyperparameters the model holds fixed unless the user fixes them otherwise: the size
+#: priors' means (see ``changepoint.spec.SIZE_PRIOR_MEAN``; standardised = original: 0).
+FIXED_BY_MODEL = {"depth_mean": SIZE_PRIOR_MEAN, "amplitude_mean": SIZE_PRIOR_MEAN}
 #: The score-dependent moments (everything else depends on the session pattern only).
 SCORE_MOMENTS = ("syy", "sy", "sxy", "u_yd", "v_yd", "un_yd")
 
@@ -193,8 +196,6 @@ def _hyperprior_spec(data: CohortData) -> dict[str, tuple[str, float, float]]:
     return {
         "level_mean": ("normal", 0.0, 1.5),
         "slope_mean": ("normal", 0.0, 1.0 / span),
-        "depth_mean": ("normal", 1.0, 1.5),
-        "amplitude_mean": ("normal", 1.0, 1.5),
         # log of variances in units of the residual variance
         "level_var": ("lognormal", math.log(3.0), 1.5),
         "slope_var": ("lognormal", math.log(1.0 / span**2), 2.0),
@@ -247,7 +248,7 @@ def build_cohort_model(
     from . import pymc_kernel as pk
     from .changepoint.kernels import NEG
 
-    fixed = dict(fixed or {})
+    fixed = {**FIXED_BY_MODEL, **dict(fixed or {})}
     stats = data.stats
     idx = [CLASSES.index(c) for c in classes]
     coords = {"dyad": np.asarray(stats.dyads), "class": list(CLASSES)}
@@ -257,10 +258,14 @@ def build_cohort_model(
     spec = _hyperprior_spec(data)
     with pm.Model(coords=coords) as model:
         h: dict[str, Any] = {"noise_shape": data.noise_shape}
-        for name, (kind, mu, s) in spec.items():
+        for name in RANDOM:
+            if name == "class_probs":
+                continue
             if name in fixed:
                 h[name] = float(fixed[name])
-            elif kind == "normal":
+                continue
+            kind, mu, s = spec[name]
+            if kind == "normal":
                 h[name] = pm.Normal(name, mu, s)
             else:
                 h[name] = pm.LogNormal(name, mu, s)

@@ -91,6 +91,7 @@ from .changepoint.spec import (
     standardise_mapping,
 )
 from .pymc_cohort import (
+    FIXED_BY_MODEL,
     HYPERPARAMETERS,
     RANDOM,
     SCORE_MOMENTS,
@@ -296,8 +297,8 @@ def classify_pymc(
     data = prepare_cohort(frame, max_rupture_length=max_rupture_length, u_margin=u_margin,
                           noise_shape=given.get("noise_shape"), outcomes=outcomes,
                           outcome=outcome, covariates=covariates, size_floor=size_floor)
-    fixed = standardise_mapping({k: v for k, v in given.items() if k != "noise_shape"}, data.loc,
-                         data.sd)
+    fixed = {**FIXED_BY_MODEL, **standardise_mapping(
+        {k: v for k, v in given.items() if k != "noise_shape"}, data.loc, data.sd)}
     if len(classes) < K and "class_probs" in fixed:
         raise ValueError("Give either fixed 'class_probs' or 'classes', not both.")
     all_fixed = all(k in fixed for k in RANDOM) and data.outcome is None

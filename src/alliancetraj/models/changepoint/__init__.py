@@ -54,7 +54,9 @@ probabilities :math:`\pi`. Prior means and variances:
 :math:`m = (\text{level\_mean}, \text{slope\_mean}, \text{depth\_mean})`,
 :math:`v = (\text{level\_var}, \text{slope\_var}, \text{depth\_var})` (variances
 in units of :math:`\sigma^2`), and for ``u_shaped`` the same with the amplitude's.
-Empirical Bayes keeps ``depth_var`` and ``amplitude_var`` at least 16 (prior SD of
+The depth and amplitude priors are centred at 0 (``SIZE_PRIOR_MEAN``; held fixed by
+empirical Bayes and the PyMC mixture: above the floor the prior is a half-normal-like tail
+whose spread is estimated). Empirical Bayes keeps ``depth_var`` and ``amplitude_var`` at least 16 (prior SD of
 four residual SDs above the floor), and the class shares get a Dirichlet prior
 (concentration 5 below 100 dyads, 2 above).
 

@@ -45,10 +45,10 @@ __all__ = [
     "COEFFICIENTS",
     "DEFAULT_SIZE_FLOOR",
     "KERNEL_THETA",
-    "MIN_EFFECT",
     "MIN_SESSIONS",
     "MIN_SIZE_VAR",
     "NAMES",
+    "SIZE_PRIOR_MEAN",
     "TRANSFORMS",
     "U_STEPS",
     "Hyperparameters",
@@ -223,9 +223,9 @@ class Hyperparameters:
     level_var: float = 25.0
     slope_mean: float = 0.0
     slope_var: float = 0.05
-    depth_mean: float = 0.8
+    depth_mean: float = 0.0
     depth_var: float = 25.0
-    amplitude_mean: float = 0.8
+    amplitude_mean: float = 0.0
     amplitude_var: float = 25.0
     size_floor: float = DEFAULT_SIZE_FLOOR
     class_probs: tuple[float, float, float, float] = (0.25, 0.25, 0.25, 0.25)
@@ -348,23 +348,26 @@ def prior_moments(h: Any, cls: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ========================================================= empirical-Bayes coordinates
-#: The continuous hyperparameters optimised by empirical Bayes, and their transforms:
-#: ``log``; ``logratio`` (log of the ratio to the noise shape); ``lognoise`` (log of the
-#: ratio to the typical residual SD); ``id``.
+#: The continuous hyperparameters of empirical Bayes, and their transforms: ``log``;
+#: ``logratio`` (log of the ratio to the noise shape); ``id``.
 TRANSFORMS: tuple[tuple[str, str], ...] = (
     ("noise_shape", "log"), ("noise_scale", "logratio"),
     ("level_mean", "id"), ("level_var", "log"),
     ("slope_mean", "id"), ("slope_var", "log"),
-    ("depth_mean", "lognoise"), ("depth_var", "log"),
-    ("amplitude_mean", "lognoise"), ("amplitude_var", "log"),
+    ("depth_mean", "id"), ("depth_var", "log"),
+    ("amplitude_mean", "id"), ("amplitude_var", "log"),
 )
-#: Lower bound of the prior mean depth and amplitude, in typical residual SDs
-#: (sqrt(noise_scale / noise_shape)), during empirical Bayes (``min_effect``).
-MIN_EFFECT = 1.0
+#: The prior means of the depth and the amplitude: 0, fixed (empirical Bayes and the PyMC
+#: mixture hold them there). Above the size floor the prior is then a half-normal-like tail
+#: whose spread (``*_var``) is estimated; a free mean is barely identified beside the
+#: spread under the truncation (the PyMC mixture's chains split on that ridge: R-hat 1.6 on
+#: 500 dyads with free means, 1.002 with means at 0).
+SIZE_PRIOR_MEAN = 0.0
 #: Smallest prior variance of the depth and amplitude (residual variances) empirical Bayes
 #: may choose: a floor, so that a small cohort cannot shrink the size priors to a point.
 MIN_SIZE_VAR = 16.0
-#: Box bounds of the optimiser's coordinates (:data:`TRANSFORMS`), standardised scores.
+#: Box bounds of the optimiser's coordinates (:data:`TRANSFORMS`), standardised scores
+#: (equal bounds hold a coordinate fixed).
 BOUNDS = {
     "noise_shape": (math.log(0.3), math.log(200.0)),
     "noise_scale": (math.log(1e-6), math.log(1e2)),
@@ -372,22 +375,16 @@ BOUNDS = {
     "level_var": (math.log(1e-2), math.log(1e6)),
     "slope_mean": (-2.0, 2.0),
     "slope_var": (math.log(1e-8), math.log(1e3)),
-    "depth_mean": (math.log(MIN_EFFECT), math.log(50.0)),
+    "depth_mean": (SIZE_PRIOR_MEAN, SIZE_PRIOR_MEAN),
     "depth_var": (math.log(MIN_SIZE_VAR), math.log(1e5)),
-    "amplitude_mean": (math.log(MIN_EFFECT), math.log(50.0)),
+    "amplitude_mean": (SIZE_PRIOR_MEAN, SIZE_PRIOR_MEAN),
     "amplitude_var": (math.log(MIN_SIZE_VAR), math.log(1e5)),
 }
 
 
 def to_theta(h: Hyperparameters) -> np.ndarray:
-    """Optimiser coordinates.
-
-    The noise scale enters as log(scale / shape) (less correlated with the shape);
-    the prior mean depth and amplitude as the log of their ratio to the typical
-    residual SD sqrt(scale / shape), so that their lower bound (``MIN_EFFECT``) is a
-    box constraint. Positive values must be positive here (means included).
-    """
-    typical_sd = math.sqrt(h.noise_scale / h.noise_shape)
+    """Optimiser coordinates (the noise scale as log(scale / shape): less correlated with
+    the shape)."""
     out = []
     for n, t in TRANSFORMS:
         v = getattr(h, n)
@@ -395,23 +392,18 @@ def to_theta(h: Hyperparameters) -> np.ndarray:
             out.append(math.log(v))
         elif t == "logratio":
             out.append(math.log(v / h.noise_shape))
-        elif t == "lognoise":
-            out.append(math.log(max(v, 1e-12) / typical_sd))
         else:
             out.append(v)
     return np.array(out)
 
 
-def from_theta(theta: np.ndarray, class_probs, size_floor: float = DEFAULT_SIZE_FLOOR) -> Hyperparameters:
+def from_theta(theta: np.ndarray, class_probs,
+               size_floor: float = DEFAULT_SIZE_FLOOR) -> Hyperparameters:
     """Inverse of :func:`to_theta`, with the given class proportions and size floor."""
     kw = {}
     for (n, t), v in zip(TRANSFORMS, theta):
-        kw[n] = math.exp(v) if t in ("log", "logratio", "lognoise") else float(v)
+        kw[n] = math.exp(v) if t in ("log", "logratio") else float(v)
     kw["noise_scale"] *= kw["noise_shape"]
-    typical_sd = math.sqrt(kw["noise_scale"] / kw["noise_shape"])
-    for n, t in TRANSFORMS:
-        if t == "lognoise":
-            kw[n] *= typical_sd
     return Hyperparameters(**kw, size_floor=float(size_floor), class_probs=tuple(class_probs))
 
 
