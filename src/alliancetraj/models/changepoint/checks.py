@@ -55,8 +55,8 @@ happens, misfit or not. On 300 dyads drawn from the model itself none of the thr
 below 0.05. :func:`fit_checks` therefore also calibrates them (Hjort, Dahl & Steinbakk
 2006), pooled over the cohort: ``calibration_dyads`` dyads are drawn from the fitted
 model (:func:`~alliancetraj.models.changepoint.predictive.sample_on_sessions`, with the
-result's hyperparameters, on session patterns resampled from the cohort), checked the
-same way under their true class, and each observed p-value is replaced by the share of
+result's hyperparameters, on session patterns resampled from the cohort), labelled by
+their most probable class as the engine labels them, checked the same way, and each observed p-value is replaced by the share of
 these null p-values at or below it, :math:`(1 + \#\{p^{\text{null}} \le p\}) / (1 + N)`
 (``pcal_*``). Under the model a calibrated p-value is uniform (up to the pooling over
 session patterns), so ``misfit`` (any calibrated p-value below ``alpha``, default 0.01)
@@ -75,11 +75,12 @@ from scipy import special, stats
 
 from ..._validation import check_bool, check_int, check_number, check_seed
 from ...errors import DataError, format_ids
-from ...io import validate_sessions
+from ...io import to_panel, validate_sessions
 from ...progress import progress_bar
-from .evidence import config_posterior
+from .evidence import class_log_evidence, config_evidence, config_posterior
 from .predictive import sample_on_sessions
-from .spec import CLASSES, Hyperparameters, Settings, admissible, design
+from .spec import CLASSES, Hyperparameters, Settings, admissible, design, standardisation
+from .statistics import block_stats
 
 __all__ = ["SIR_CANDIDATES", "STATISTICS", "check_dyad", "fit_checks"]
 
@@ -152,6 +153,16 @@ def check_dyad(t: np.ndarray, y: np.ndarray, h: Hyperparameters, cls: str, setti
     t_obs = residual_statistics(y[None, :] - mu, sigma)
     t_rep = residual_statistics(rep_resid, sigma)
     return t_obs.mean(axis=0), np.mean(t_rep >= t_obs, axis=0)
+
+
+def _most_probable(frame: pd.DataFrame, h: Hyperparameters, settings: Settings) -> list[str]:
+    """Each dyad's most probable class, as the exact engine labels it (frame order)."""
+    loc, sd = standardisation(frame)
+    stats_ = block_stats(to_panel(frame), loc, sd, settings)
+    h_std = h.standardise(loc, sd)
+    L = class_log_evidence(stats_, config_evidence(stats_, h_std))
+    logpost = L + np.log(np.clip(np.asarray(h.class_probs), 1e-300, None))
+    return [CLASSES[k] for k in np.argmax(logpost, axis=1)]
 
 
 def _check_many(series, classes, h, settings, draws, rng, bar):
@@ -279,13 +290,13 @@ def fit_checks(
         obs, pval = _check_many(series, list(labels), h, settings, draws, rng, bar)
         if n_null:
             patterns = [series[i][0] for i in rng.integers(len(series), size=n_null)]
-            null_sessions, truth = sample_on_sessions(
+            null_sessions, _ = sample_on_sessions(
                 patterns, h.to_dict(), seed=rng, max_rupture_length=settings.max_rupture_length,
                 u_margin=settings.u_margin)
-            null_groups = list(null_sessions.groupby("dyad", sort=False))
+            null_frame = validate_sessions(null_sessions)
             null_series = [(g["session"].to_numpy(float), g["score"].to_numpy(float))
-                           for _, g in null_groups]
-            null_classes = [str(truth.at[k, "true_class"]) for k, _ in null_groups]
+                           for _, g in null_frame.groupby("dyad", sort=False)]
+            null_classes = _most_probable(null_frame, h, settings)
             _, null_p = _check_many(null_series, null_classes, h, settings, draws, rng, bar)
     out = pd.DataFrame({"class": pd.Categorical(labels.to_numpy(), categories=list(CLASSES)),
                         "n_sessions": [len(t) for t, _ in series]},
