@@ -51,8 +51,8 @@ The flag: calibrated p-values
 -----------------------------
 Posterior predictive p-values are conservative: under the model they crowd around 1/2
 (the posterior has seen the data it is checked against), so "below 0.01" almost never
-happens, misfit or not. On 300 dyads drawn from the model itself none of the three fell
-below 0.05. :func:`fit_checks` therefore also calibrates them (Hjort, Dahl & Steinbakk
+happens, misfit or not: of 400 dyads drawn from the model itself 0.2-0.5% fell below 0.05
+(``benchmarks/results/fit_checks.md``). :func:`fit_checks` therefore also calibrates them (Hjort, Dahl & Steinbakk
 2006), pooled over the cohort: ``calibration_dyads`` dyads are drawn from the fitted
 model (:func:`~alliancetraj.models.changepoint.predictive.sample_on_sessions`, with the
 result's hyperparameters, on session patterns resampled from the cohort), labelled by
