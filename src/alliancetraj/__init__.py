@@ -30,6 +30,7 @@ _WHERE: dict[str, str | None] = {
     "alliance_symptom_model": "models.alliance_symptom",
     "classify": "classify",
     "datasets": None,
+    "fit_checks": "models.changepoint.checks",
     "instruments": None,
     "load_sessions": "io",
     "mediation": "mediation",
@@ -52,6 +53,7 @@ __all__ = [
     "alliance_symptom_model",
     "classify",
     "datasets",
+    "fit_checks",
     "instruments",
     "load_sessions",
     "mediation",
@@ -107,6 +109,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the names as if imported eagerl
     from .io import load_sessions, wide_to_long
     from .mediation import mediation
     from .models.alliance_symptom import alliance_symptom_model
+    from .models.changepoint.checks import fit_checks
     from .models.growth import GrowthModel
     from .monitor import monitor
     from .outcomes import relate_outcomes

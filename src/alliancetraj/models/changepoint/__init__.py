@@ -113,6 +113,8 @@ Modules (each imports only those above it in this list)
     summaries; the tabulated t CDF they read (numba imported only when called).
 ``predictive``, ``posterior``
     Prior-predictive samplers; the exact posterior of one dyad.
+``checks``
+    Per-dyad posterior predictive checks (:func:`alliancetraj.fit_checks`).
 
 Adding a class or a configuration family
 ----------------------------------------
