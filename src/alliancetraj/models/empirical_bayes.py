@@ -11,6 +11,7 @@ reduce by addition (:mod:`alliancetraj.models.exact` does, on threads or Dask).
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -47,7 +48,9 @@ __all__ = [
     "kernel_class_evidence",
     "mixture_terms",
     "moment_start",
+    "normal_table",
     "share_prior",
+    "view_class_evidence",
     "warn_eb",
     "warn_small_cohort",
 ]
@@ -194,19 +197,28 @@ def kernel_class_evidence(stats: ConfigStats, h: Hyperparameters, table: LogTCdf
     :func:`~alliancetraj.models.changepoint.evidence.config_evidence` up to the t-CDF table's
     accuracy (-inf for classes without an admissible configuration).
     """
+    return view_class_evidence(kernel_view(stats), stats.n, h, table, grad)
+
+
+def view_class_evidence(v: dict[str, Any], n: np.ndarray, h: Hyperparameters, table: LogTCdf,
+                        grad: bool) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`kernel_class_evidence` from the kernel's inputs (``v``: a
+    :func:`~alliancetraj.models.changepoint.statistics.kernel_view`) and each dyad's
+    number of sessions ``n``."""
     from .changepoint import kernels
 
-    v = kernel_view(stats)
     a0 = h.noise_shape
     dof = 2.0 * a0 + v["n"]
     floor = kernels.floor_input(h.size_floor, table)
-    inputs = {**v, "an": 0.5 * dof, "rows": table.rows_for(dof), "floor": floor}
+    # with a size floor the kernel reads only the table's normal row: no t rows to build
+    rows = table.rows_for(dof) if h.size_floor == 0 else np.zeros(len(dof), dtype=np.int64)
+    inputs = {**v, "an": 0.5 * dof, "rows": rows, "floor": floor}
     inputs.update(zip(("tab_outer", "tab_inner", "tab_grid"), table.arrays, strict=True))
     hd = {k: getattr(h, k) for k in kernels.THETA}
     C, J = kernels.class_evidence_kernel(
         np.array(list(hd.values())), *(inputs[k] for k in kernels.DATA_INPUTS), grad)
     C[C <= kernels.NEG] = -np.inf     # no admissible configuration
-    return C + kernels.class_offsets(hd, a0, stats.n, size_floor=h.size_floor), J
+    return C + kernels.class_offsets(hd, a0, n, size_floor=h.size_floor), J
 
 
 def class_offsets_grad(h: Hyperparameters) -> np.ndarray:
@@ -245,6 +257,15 @@ def class_offsets_grad(h: Hyperparameters) -> np.ndarray:
     return G
 
 
+@functools.lru_cache(maxsize=1)
+def normal_table() -> LogTCdf:
+    """A table with the normal row only (``dof = inf``), built once per process: all the
+    kernel reads when the size floor is positive."""
+    table = LogTCdf()
+    table.rows_for(np.array([np.inf]))
+    return table
+
+
 def eb_partial(stats_list: list[ConfigStats], theta: np.ndarray, pi: np.ndarray,
                size_floor: float = DEFAULT_SIZE_FLOOR) -> tuple[float, np.ndarray, np.ndarray]:
     """The empirical-Bayes objective's additive pieces over a set of dyads.
@@ -264,8 +285,12 @@ def eb_partial(stats_list: list[ConfigStats], theta: np.ndarray, pi: np.ndarray,
     h_shift = from_theta(th, pi, size_floor)
     # fresh tables per call (the dofs move with the noise shape); the forward difference
     # below differentiates the interpolant, whose error is smooth in the dof, so the
-    # difference keeps ~1e-9 accuracy
-    table, table_shift = LogTCdf(), LogTCdf()
+    # difference keeps ~1e-9 accuracy. With a size floor only the normal row is read: it
+    # does not move, so one table serves every call.
+    if size_floor > 0:
+        table = table_shift = normal_table()
+    else:
+        table, table_shift = LogTCdf(), LogTCdf()
     g_nat = np.zeros(9)
     resp_sum = np.zeros(K)
     ll0 = 0.0
