@@ -44,7 +44,9 @@ Dyads are processed in blocks of ``chunk_size`` by up to two threads (BLAS is he
 to one thread meanwhile). Pass 1 computes every dyad's four class evidences (kept,
 32 bytes a dyad) and EM on them gives the class proportions; pass 2 evaluates each
 dyad's configurations again only under its most probable class, for the change
-points. Student-t log CDFs are read from per-dof cubic tables (absolute error below
+points. With tabulated t CDFs pass 1 runs the compiled class-evidence kernel on
+inputs built once per session pattern (dyads observed at the same sessions share
+every score-free statistic), with the numpy reference only for ``t_cdf="direct"``. Student-t log CDFs are read from per-dof cubic tables (absolute error below
 1e-9; :class:`alliancetraj.models.changepoint.tcdf.LogTCdf`) from 2,000 dyads on. The
 empirical-Bayes objective and its gradient come from one compiled pass over the
 configurations (:func:`alliancetraj.models.changepoint.kernels.class_evidence_kernel`, numba,
