@@ -257,6 +257,18 @@ def class_offsets_grad(h: Hyperparameters) -> np.ndarray:
     return G
 
 
+#: The kernel's inputs with one row per dyad (the others are per session pattern).
+_ROW_INPUTS = ("pattern", "syy", "sy", "sxy", "u_yd", "v_yd", "un_yd")
+
+
+def _kernel_rows(stats: ConfigStats, h: Hyperparameters, table: LogTCdf, lo: int, hi: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`kernel_class_evidence` with its gradient for dyads ``lo:hi`` of a block."""
+    v = kernel_view(stats)
+    rows = {k: (v[k][lo:hi] if k in _ROW_INPUTS else v[k]) for k in v}
+    return view_class_evidence(rows, stats.n[lo:hi], h, table, grad=True)
+
+
 @functools.lru_cache(maxsize=1)
 def normal_table() -> LogTCdf:
     """A table with the normal row only (``dof = inf``), built once per process: all the
@@ -300,11 +312,17 @@ def eb_partial(stats_list: list[ConfigStats], theta: np.ndarray, pi: np.ndarray,
                                   pi)[0] for s in stats_list)
 
     offset_grad = class_offsets_grad(h0)   # the same for every dyad
-    # the compiled kernel releases the GIL: the shifted pass runs beside the main one
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    # the compiled kernel releases the GIL: the shifted pass runs beside the main one, and
+    # the gradient pass of each block's second half beside its first (the kernel's rows
+    # are those of one call: the sums below are unchanged)
+    with ThreadPoolExecutor(max_workers=2) as pool:
         ll_shift_future = pool.submit(shifted)
         for s in stats_list:
-            L, J = kernel_class_evidence(s, h0, table, grad=True)
+            half = len(s.n) // 2 if len(s.n) >= 64 else len(s.n)
+            second = pool.submit(_kernel_rows, s, h0, table, half, len(s.n))
+            L1, J1 = _kernel_rows(s, h0, table, 0, half)
+            L2, J2 = second.result()
+            L, J = np.concatenate([L1, L2]), np.concatenate([J1, J2])
             ll, r = mixture_terms(L, pi)
             ll0 += ll
             R = r.sum(axis=0)
