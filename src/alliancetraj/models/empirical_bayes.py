@@ -11,6 +11,7 @@ reduce by addition (:mod:`alliancetraj.models.exact` does, on threads or Dask).
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -48,7 +49,9 @@ __all__ = [
     "kernel_class_evidence",
     "mixture_terms",
     "moment_start",
+    "normal_table",
     "share_prior",
+    "view_class_evidence",
     "warn_eb",
     "warn_small_cohort",
 ]
@@ -195,19 +198,28 @@ def kernel_class_evidence(stats: ConfigStats, h: Hyperparameters, table: LogTCdf
     :func:`~alliancetraj.models.changepoint.evidence.config_evidence` up to the t-CDF table's
     accuracy (-inf for classes without an admissible configuration).
     """
+    return view_class_evidence(kernel_view(stats), stats.n, h, table, grad)
+
+
+def view_class_evidence(v: dict[str, Any], n: np.ndarray, h: Hyperparameters, table: LogTCdf,
+                        grad: bool) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`kernel_class_evidence` from the kernel's inputs (``v``: a
+    :func:`~alliancetraj.models.changepoint.statistics.kernel_view`) and each dyad's
+    number of sessions ``n``."""
     from .changepoint import kernels
 
-    v = kernel_view(stats)
     a0 = h.noise_shape
     dof = 2.0 * a0 + v["n"]
     floor = kernels.floor_input(h.size_floor, table)
-    inputs = {**v, "an": 0.5 * dof, "rows": table.rows_for(dof), "floor": floor}
+    # with a size floor the kernel reads only the table's normal row: no t rows to build
+    rows = table.rows_for(dof) if h.size_floor == 0 else np.zeros(len(dof), dtype=np.int64)
+    inputs = {**v, "an": 0.5 * dof, "rows": rows, "floor": floor}
     inputs.update(zip(("tab_outer", "tab_inner", "tab_grid"), table.arrays, strict=True))
     hd = {k: getattr(h, k) for k in kernels.THETA}
     C, J = kernels.class_evidence_kernel(
         np.array(list(hd.values())), *(inputs[k] for k in kernels.DATA_INPUTS), grad)
     C[C <= kernels.NEG] = -np.inf     # no admissible configuration
-    return C + kernels.class_offsets(hd, a0, stats.n, size_floor=h.size_floor), J
+    return C + kernels.class_offsets(hd, a0, n, size_floor=h.size_floor), J
 
 
 def class_offsets_grad(h: Hyperparameters) -> np.ndarray:
@@ -246,6 +258,27 @@ def class_offsets_grad(h: Hyperparameters) -> np.ndarray:
     return G
 
 
+#: The kernel's inputs with one row per dyad (the others are per session pattern).
+_ROW_INPUTS = ("pattern", "syy", "sy", "sxy", "u_yd", "v_yd", "un_yd")
+
+
+def _kernel_rows(stats: ConfigStats, h: Hyperparameters, table: LogTCdf, lo: int, hi: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`kernel_class_evidence` with its gradient for dyads ``lo:hi`` of a block."""
+    v = kernel_view(stats)
+    rows = {k: (v[k][lo:hi] if k in _ROW_INPUTS else v[k]) for k in v}
+    return view_class_evidence(rows, stats.n[lo:hi], h, table, grad=True)
+
+
+@functools.lru_cache(maxsize=1)
+def normal_table() -> LogTCdf:
+    """A table with the normal row only (``dof = inf``), built once per process: all the
+    kernel reads when the size floor is positive."""
+    table = LogTCdf()
+    table.rows_for(np.array([np.inf]))
+    return table
+
+
 def eb_partial(stats_list: list[ConfigStats], theta: np.ndarray, pi: np.ndarray,
                size_floor: float = DEFAULT_SIZE_FLOOR) -> tuple[float, np.ndarray, np.ndarray]:
     """The empirical-Bayes objective's additive pieces over a set of dyads.
@@ -265,8 +298,12 @@ def eb_partial(stats_list: list[ConfigStats], theta: np.ndarray, pi: np.ndarray,
     h_shift = from_theta(th, pi, size_floor)
     # fresh tables per call (the dofs move with the noise shape); the forward difference
     # below differentiates the interpolant, whose error is smooth in the dof, so the
-    # difference keeps ~1e-9 accuracy
-    table, table_shift = LogTCdf(), LogTCdf()
+    # difference keeps ~1e-9 accuracy. With a size floor only the normal row is read: it
+    # does not move, so one table serves every call.
+    if size_floor > 0:
+        table = table_shift = normal_table()
+    else:
+        table, table_shift = LogTCdf(), LogTCdf()
     g_nat = np.zeros(9)
     resp_sum = np.zeros(K)
     ll0 = 0.0
@@ -276,11 +313,17 @@ def eb_partial(stats_list: list[ConfigStats], theta: np.ndarray, pi: np.ndarray,
                                   pi)[0] for s in stats_list)
 
     offset_grad = class_offsets_grad(h0)   # the same for every dyad
-    # the compiled kernel releases the GIL: the shifted pass runs beside the main one
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    # the compiled kernel releases the GIL: the shifted pass runs beside the main one, and
+    # the gradient pass of each block's second half beside its first (the kernel's rows
+    # are those of one call: the sums below are unchanged)
+    with ThreadPoolExecutor(max_workers=2) as pool:
         ll_shift_future = pool.submit(shifted)
         for s in stats_list:
-            L, J = kernel_class_evidence(s, h0, table, grad=True)
+            half = len(s.n) // 2 if len(s.n) >= 64 else len(s.n)
+            second = pool.submit(_kernel_rows, s, h0, table, half, len(s.n))
+            L1, J1 = _kernel_rows(s, h0, table, 0, half)
+            L2, J2 = second.result()
+            L, J = np.concatenate([L1, L2]), np.concatenate([J1, J2])
             ll, r = mixture_terms(L, pi)
             ll0 += ll
             R = r.sum(axis=0)

@@ -44,7 +44,9 @@ Dyads are processed in blocks of ``chunk_size`` by up to two threads (BLAS is he
 to one thread meanwhile). Pass 1 computes every dyad's four class evidences (kept,
 32 bytes a dyad) and EM on them gives the class proportions; pass 2 evaluates each
 dyad's configurations again only under its most probable class, for the change
-points. Student-t log CDFs are read from per-dof cubic tables (absolute error below
+points. With tabulated t CDFs pass 1 runs the compiled class-evidence kernel on
+inputs built once per session pattern (dyads observed at the same sessions share
+every score-free statistic), with the numpy reference only for ``t_cdf="direct"``. Student-t log CDFs are read from per-dof cubic tables (absolute error below
 1e-9; :class:`alliancetraj.models.changepoint.tcdf.LogTCdf`) from 2,000 dyads on. The
 empirical-Bayes objective and its gradient come from one compiled pass over the
 configurations (:func:`alliancetraj.models.changepoint.kernels.class_evidence_kernel`, numba,
@@ -80,10 +82,10 @@ from .changepoint.spec import (
     V,
     standardisation,
 )
-from .changepoint.statistics import block_stats
+from .changepoint.statistics import block_kernel_view, block_stats
 from .changepoint.tcdf import LogTCdf
 from .changepoint.tdist import log_t_cdf
-from .empirical_bayes import eb_partial
+from .empirical_bayes import eb_partial, view_class_evidence
 from .exact_phases import (
     ExactOptions,
     ThreadExecutor,
@@ -100,10 +102,12 @@ __all__ = [
     "block_summary",
     "classify_exact",
     "dyad_posterior",
+    "dyad_starts",
     "eb_partial",
     "panel_chunks",
     "run_in_memory",
     "sample_prior_predictive",
+    "subsample_stats",
 ]
 
 #: The change-point model's hyperparameters (:class:`~alliancetraj.models.changepoint.spec.Hyperparameters`).
@@ -227,20 +231,31 @@ def _changepoints(panel: PanelArrays, loc: float, sd: float, settings: Settings,
 
 
 # ================================================================================= public entry
-def panel_chunks(frame: pd.DataFrame, chunk_size: int):
-    """Blocks of ``chunk_size`` dyads of a validated frame as ``(dyad ids, PanelArrays)``.
+def dyad_starts(frame: pd.DataFrame) -> np.ndarray:
+    """Row position of each dyad's first session in a validated (sorted) frame.
 
-    The frame is sorted by dyad, so a dyad's rows are contiguous: blocks are cut at
-    id changes found in one vectorised comparison (no hashing of the ids per block).
-    Each block's session grid runs from its own first to last session, as
-    :func:`~alliancetraj.io.to_panel` lays it out.
+    A dyad's rows are contiguous, so its boundaries are the id changes, found in one
+    vectorised comparison (no hashing of the ids).
     """
     dyad = frame["dyad"]
     new = dyad.ne(dyad.shift()).fillna(True).to_numpy(dtype=bool, copy=True)
     if len(new):
         new[0] = True
-    starts = np.flatnonzero(new)
-    row_dyad = np.cumsum(new) - 1
+    return np.flatnonzero(new)
+
+
+def panel_chunks(frame: pd.DataFrame, chunk_size: int, starts: np.ndarray | None = None):
+    """Blocks of ``chunk_size`` dyads of a validated frame as ``(dyad ids, PanelArrays)``.
+
+    The frame is sorted by dyad, so a dyad's rows are contiguous: blocks are cut at
+    id changes (``starts``, :func:`dyad_starts`, computed when not given). Each block's
+    session grid runs from its own first to last session, as
+    :func:`~alliancetraj.io.to_panel` lays it out.
+    """
+    if starts is None:
+        starts = dyad_starts(frame)
+    dyad = frame["dyad"]
+    row_dyad = np.repeat(np.arange(len(starts)), np.diff(starts, append=len(frame)))
     ids = dyad.iloc[starts]
     sessions = frame["session"].to_numpy(dtype=np.int64)
     scores = frame["score"].to_numpy(dtype=float)
@@ -363,22 +378,20 @@ def run_in_memory(frame: pd.DataFrame, options: ExactOptions) -> ClassificationR
     executor = ThreadExecutor(options.n_jobs)
     settings = options.settings
     loc, sd = standardisation(frame)
-    dyads_all = pd.unique(frame["dyad"])
-    n_dyads = len(dyads_all)
+    starts = dyad_starts(frame)
+    n_dyads = len(starts)
     check_cohort_size(n_dyads, options)
 
     # ---- priors: given, or empirical Bayes on every k-th dyad --------------------------------
     eb_info: dict[str, Any] = {}
     if options.hyperparameters is None:
-        step = max(1, math.ceil(n_dyads / options.eb_max_dyads))
-        sub_ids = dyads_all[::step]
-        sub = frame.loc[frame["dyad"].isin(sub_ids)]
-        sub_stats = [block_stats(c, loc, sd, settings) for _, c in panel_chunks(sub, 1024)]
-        h_std, eb_info = fit_priors(executor, [sub_stats], n_sub=len(sub_ids), options=options)
+        sub_stats = subsample_stats(frame, starts, loc, sd, options)
+        h_std, eb_info = fit_priors(executor, [sub_stats], n_sub=sum(len(s.n) for s in sub_stats),
+                                    options=options)
     else:
         h_std = options.hyperparameters.standardise(loc, sd)
 
-    chunks = list(panel_chunks(frame, options.chunk_size))
+    chunks = list(panel_chunks(frame, options.chunk_size, starts=starts))
     use_table = options.use_table(n_dyads)
     logcdf = LogTCdf() if use_table else log_t_cdf
 
@@ -410,9 +423,32 @@ def run_in_memory(frame: pd.DataFrame, options: ExactOptions) -> ClassificationR
                            t_cdf_used="table" if use_table else "direct")
 
 
+def subsample_stats(frame: pd.DataFrame, starts: np.ndarray, loc: float, sd: float,
+                    options: ExactOptions) -> list:
+    """Statistics of empirical Bayes's subsample: every k-th dyad in sorted order (at most
+    ``options.eb_max_dyads``; deterministic), in blocks of 1,024 dyads."""
+    step = max(1, math.ceil(len(starts) / options.eb_max_dyads))
+    keep = np.zeros(len(starts), dtype=bool)
+    keep[::step] = True
+    rows = np.repeat(keep, np.diff(starts, append=len(frame)))
+    sub = frame.iloc[np.flatnonzero(rows)]
+    return [block_stats(c, loc, sd, options.settings) for _, c in panel_chunks(sub, 1024)]
+
+
 def block_class_evidence(panel: PanelArrays, h_std: Hyperparameters, loc: float,
                          sd: float, settings: Settings, logcdf=log_t_cdf) -> np.ndarray:
-    """(D, 4) class log evidences (standardised units) of a block of dyads (a panel)."""
+    """(D, 4) class log evidences (standardised units) of a block of dyads (a panel).
+
+    With tabulated t CDFs (``logcdf`` a :class:`LogTCdf`) the compiled kernel computes
+    them from the block's inputs per session pattern
+    (:func:`~alliancetraj.models.changepoint.statistics.block_kernel_view`,
+    :func:`~alliancetraj.models.empirical_bayes.view_class_evidence`): equal to the numpy
+    reference up to the tables' accuracy (~1e-10). With ``log_t_cdf``
+    (``t_cdf="direct"``) the numpy reference computes them.
+    """
+    if isinstance(logcdf, LogTCdf):
+        view, n = block_kernel_view(panel, loc, sd, settings)
+        return view_class_evidence(view, n, h_std, logcdf, grad=False)[0]
     stats = block_stats(panel, loc, sd, settings)
     return class_log_evidence(stats, config_evidence(stats, h_std, logcdf=logcdf))
 

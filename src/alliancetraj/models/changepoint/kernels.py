@@ -228,7 +228,15 @@ def dip_moments(y, mask, x, x_first, span, shapes, out):  # pragma: no cover - c
     """
     D, T = mask.shape
     K = shapes.shape[0]
+    xs = np.empty(T)    # the dyad's observed x and y, in order
+    ys = np.empty(T)
     for d in range(D):
+        m = 0
+        for t in range(T):
+            if mask[d, t]:
+                xs[m] = x[t]
+                ys[m] = y[d, t]
+                m += 1
         for k in range(K):
             s = x_first[d] + span[d] * shapes[k, 0]
             w = x_first[d] + span[d] * shapes[k, 1]
@@ -239,17 +247,16 @@ def dip_moments(y, mask, x, x_first, span, shapes, out):  # pragma: no cover - c
             a1 = 0.0
             a2 = 0.0
             a3 = 0.0
-            for t in range(T):
-                if not mask[d, t]:
-                    continue
-                xt = x[t]
-                if xt <= s or xt >= e:
-                    continue
+            # only the sessions strictly inside (s, e) contribute: from the first beyond s
+            j = np.searchsorted(xs[:m], s, side="right")
+            while j < m and xs[j] < e:
+                xt = xs[j]
                 v = min((xt - s) * inv_down, (e - xt) * inv_up, 1.0)
                 a0 += v
                 a1 += xt * v
                 a2 += v * v
-                a3 += y[d, t] * v
+                a3 += ys[j] * v
+                j += 1
             out[0, d, k] = a0
             out[1, d, k] = a1
             out[2, d, k] = a2

@@ -20,8 +20,8 @@ import pandas as pd
 from ...io import PanelArrays, to_panel
 from .spec import Settings, u_admissible, u_shapes
 
-__all__ = ["ConfigStats", "block_stats", "cohort_stats", "config_stats", "kernel_view",
-           "merge_stats"]
+__all__ = ["ConfigStats", "block_kernel_view", "block_stats", "cohort_stats", "config_stats",
+           "kernel_view", "merge_stats", "v_pairs"]
 
 #: The configuration classes with configurations, as the statistics name them.
 CONFIG_CLASSES = ("u", "v", "un")
@@ -72,6 +72,17 @@ class ConfigStats:
         return self.first + self.span * self.u_shape[np.asarray(k, dtype=np.int64), 1]
 
 
+def v_pairs(T: int, max_length: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``v_shaped`` configurations of a grid of ``T`` sessions: (rupture, repair) grid
+    index pairs with ``1 <= repair - rupture <= max_length``."""
+    rr, ee = [], []
+    for r in range(T):
+        for e in range(r + 1, min(T, r + max_length + 1)):
+            rr.append(r)
+            ee.append(e)
+    return np.asarray(rr, dtype=np.int64), np.asarray(ee, dtype=np.int64)
+
+
 def config_stats(scores: np.ndarray, mask: np.ndarray, grid: np.ndarray,
                  settings: Settings, classes: tuple[str, ...] = CONFIG_CLASSES) -> ConfigStats:
     """Every configuration's sufficient statistics for a block of dyads.
@@ -102,14 +113,7 @@ def config_stats(scores: np.ndarray, mask: np.ndarray, grid: np.ndarray,
     cy = np.concatenate([np.zeros((D, 1)), np.cumsum(wy, axis=1)], axis=1)
 
     # v_shaped: (r, e) grid index pairs with 1 <= e - r <= L
-    L = settings.max_rupture_length
-    rr, ee = [], []
-    for r in range(T if "v" in classes else 0):
-        for e in range(r + 1, min(T, r + L + 1)):
-            rr.append(r)
-            ee.append(e)
-    rr = np.asarray(rr, dtype=np.int64)
-    ee = np.asarray(ee, dtype=np.int64)
+    rr, ee = v_pairs(T if "v" in classes else 0, settings.max_rupture_length)
     v_ok = mask[:, rr] & mask[:, ee] & (c0[:, rr] >= settings.min_pre) if len(rr) else \
         np.zeros((D, 0), dtype=bool)
 
@@ -216,6 +220,76 @@ def kernel_view(stats: ConfigStats) -> dict[str, Any]:
     view.update({k: np.ascontiguousarray(getattr(stats, k), dtype=float) for k in SCORE_STATS})
     stats._kernel_view = view  # type: ignore[attr-defined]
     return view
+
+
+def _dip_weights(mask: np.ndarray, x: np.ndarray, first: np.ndarray, span: np.ndarray,
+                 shapes: np.ndarray) -> np.ndarray:
+    """(P, K, T) values of every U dip at the observed sessions (0 elsewhere): the weights
+    :func:`~alliancetraj.models.changepoint.kernels.dip_moments` sums, in its arithmetic."""
+    x_first = (first - 1.0)[:, None, None]
+    sp = span[:, None, None]
+    s = x_first + sp * shapes[None, :, 0, None]
+    w = x_first + sp * shapes[None, :, 1, None]
+    e = x_first + sp * shapes[None, :, 2, None]
+    inv_down = 1.0 / np.maximum(w - s, 1e-12)
+    inv_up = 1.0 / np.maximum(e - w, 1e-12)
+    xt = x[None, None, :]
+    v = np.minimum(np.minimum((xt - s) * inv_down, (e - xt) * inv_up), 1.0)
+    inside = (xt > s) & (xt < e) & mask[:, None, :]
+    return np.where(inside, v, 0.0)
+
+
+def block_kernel_view(panel: PanelArrays, loc: float, sd: float, settings: Settings,
+                      max_share: float = 1 / 16) -> tuple[dict[str, Any], np.ndarray]:
+    """The compiled kernel's inputs (:func:`kernel_view`) of a block, and each dyad's ``n``.
+
+    Equal to ``kernel_view(block_stats(panel, loc, sd, settings))`` without building the
+    score-free statistics of every dyad: when the block has few session patterns (at most
+    ``max_share`` of its dyads), they are computed once per pattern and only the score
+    moments per dyad (the U dips' ``sum y D`` as one matrix product per pattern; the
+    other moments by the same cumulative sums as :func:`config_stats`). Otherwise the
+    full statistics are built.
+    """
+    mask = panel.mask
+    D, T = mask.shape
+    key = np.packbits(mask, axis=1)
+    key = np.ascontiguousarray(key)
+    _, first_row, pattern = np.unique(key.view(np.dtype((np.void, key.shape[1]))),
+                                      return_index=True, return_inverse=True)
+    pattern = pattern.reshape(-1).astype(np.int64)
+    P = len(first_row)
+    if D == 0 or P > max(1, max_share * D) or P * T > 50_000:
+        stats = block_stats(panel, loc, sd, settings)
+        return kernel_view(stats), stats.n
+    scores = (panel.scores - loc) / sd
+    rep = config_stats(scores[first_row], mask[first_row], panel.grid, settings)
+    view = {k: np.ascontiguousarray(getattr(rep, k)) for k in PATTERN_STATS}
+    view["lcp"] = np.ascontiguousarray(rep.log_config_prior)
+    view["pattern"] = pattern
+
+    # score moments per dyad, as config_stats computes them
+    w = mask.astype(float)
+    y = np.where(mask, scores, 0.0)
+    x = (panel.grid - 1).astype(float)
+    wy = w * y
+    sy = wy.sum(axis=1)
+    cy = np.concatenate([np.zeros((D, 1)), np.cumsum(wy, axis=1)], axis=1)
+    rr, ee = v_pairs(T, settings.max_rupture_length)
+    ru = np.arange(T, dtype=np.int64)
+    u_yd = np.empty((D, len(rep.u_shape)))
+    weights = _dip_weights(mask[first_row], x, rep.first, rep.span, rep.u_shape)
+    if P == 1:
+        np.matmul(y, weights[0].T, out=u_yd)
+    else:
+        order = np.argsort(pattern, kind="stable")
+        bounds = np.searchsorted(pattern[order], np.arange(P + 1))
+        for p in range(P):
+            rows = order[bounds[p]:bounds[p + 1]]
+            u_yd[rows] = y[rows] @ weights[p].T
+    view.update(syy=(wy * y).sum(axis=1), sy=sy, sxy=wy @ x, u_yd=u_yd,
+                v_yd=np.ascontiguousarray(cy[:, ee] - cy[:, rr]),
+                un_yd=np.ascontiguousarray(sy[:, None] - cy[:, ru]))
+    return view, w.sum(axis=1)
 
 
 #: Fields that describe the configuration grid (shared by a block's dyads), not a dyad.
