@@ -36,7 +36,7 @@ from .changepoint.spec import (
 )
 from .changepoint.statistics import ConfigStats, kernel_view
 from .changepoint.tcdf import LogTCdf
-from .changepoint.tdist import log_t_cdf, t_pdf_log
+from .changepoint.tdist import floor_argument, log_t_cdf, t_pdf_log
 
 __all__ = [
     "class_offsets_grad",
@@ -243,7 +243,7 @@ def class_offsets_grad(h: Hyperparameters) -> np.ndarray:
         if kappa > 0:
             lam = kappa / math.sqrt(var)
             den = 1.0 + z * z / (2.0 * nu)
-            g = (z * (1.0 - 0.25 / nu) - lam) / math.sqrt(den)
+            g = float(floor_argument(z, nu, lam))
             hazard = math.exp(float(t_pdf_log(g, np.inf) - log_t_cdf(g, np.inf)))
             dg_dz = (1.0 - 0.25 / nu + lam * z / (2.0 * nu)) / den ** 1.5
             dg_dlam = -1.0 / math.sqrt(den)

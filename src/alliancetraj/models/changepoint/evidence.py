@@ -24,7 +24,7 @@ from scipy import special
 
 from .spec import CLASSES, DEFAULT_SIZE_FLOOR, LIN, NAMES, UN, K, U, V, design, prior_moments
 from .statistics import ConfigStats
-from .tdist import log_t_cdf
+from .tdist import floor_argument, log_t_cdf
 
 __all__ = ["ConfigEvidence", "class_log_evidence", "config_evidence", "config_posterior",
            "log_floor_mass", "logsumexp_rows"]
@@ -156,10 +156,8 @@ def log_floor_mass(z, dof, lam, logcdf=log_t_cdf):
     lam = np.asarray(lam, dtype=float)
     if not np.any(lam):
         return logcdf(z, dof)
-    z = np.asarray(z, dtype=float)
-    dof = np.asarray(dof, dtype=float)
-    g = (z * (1.0 - 0.25 / dof) - lam) / np.sqrt(1.0 + z * z / (2.0 * dof))
-    return special.log_ndtr(g)
+    return special.log_ndtr(floor_argument(np.asarray(z, dtype=float),
+                                           np.asarray(dof, dtype=float), lam))
 
 
 def logsumexp_rows(a: np.ndarray) -> np.ndarray:

@@ -54,7 +54,7 @@ import numpy as np
 from scipy import special
 
 from .spec import KERNEL_THETA
-from .tdist import log_t_cdf
+from .tdist import floor_argument, log_t_cdf
 
 _NAN = math.nan
 
@@ -298,9 +298,7 @@ def floored_z(z, a0: float, size_floor: float, var, xp=np):
     (Abramowitz and Stegun 26.7.10), exact at ``z = 0``. The posterior terms of the
     kernel use the same approximation.
     """
-    nu = 2.0 * a0
-    lam = size_floor / xp.sqrt(var)
-    return (z * (1.0 - 0.25 / nu) - lam) / xp.sqrt(1.0 + z * z / (2.0 * nu))
+    return floor_argument(z, 2.0 * a0, size_floor / xp.sqrt(var), xp)
 
 
 def class_offsets(h, noise_shape: float, n, xp=np, log_t_prior=None, size_floor: float = 0.0,

@@ -13,7 +13,14 @@ import math
 import numpy as np
 from scipy import special
 
-__all__ = ["log_t_cdf", "t_pdf_log"]
+__all__ = ["floor_argument", "log_t_cdf", "t_pdf_log"]
+
+
+def floor_argument(z, dof, lam, xp=np):
+    """``g`` of the normal approximation ``F(z; dof, lam) ~ Phi(g)`` of a noncentral-t CDF,
+    ``g = (z (1 - 1/(4 dof)) - lam) / sqrt(1 + z^2 / (2 dof))`` (Abramowitz and Stegun
+    26.7.10): the mass above the size floor in every back end (``xp``: numpy or PyTensor)."""
+    return (z * (1.0 - 0.25 / dof) - lam) / xp.sqrt(1.0 + z * z / (2.0 * dof))
 
 
 def log_t_cdf(z, dof) -> np.ndarray:
