@@ -89,14 +89,12 @@ def changepoint_posterior(data: CohortData, hdraws: dict[str, np.ndarray], class
         "rupture_session", "rupture_low", "rupture_high", "repair_session", "repair_low",
         "repair_high", "depth", "depth_low", "depth_high", "turning_session")}
     dof = 2.0 * data.noise_shape + stats.n
+    u_sel = (labels == 1) & (acc["u_shaped"].sum(axis=1) > 0)
+    cols["turning_session"][u_sel] = stats.turning_sessions(
+        np.argmax(acc["u_shaped"], axis=1))[u_sel]
     for i in range(D):
         k = labels[i]
-        if k == 1:
-            w = acc["u_shaped"][i]
-            if w.sum() > 0:
-                cols["turning_session"][i] = stats.turning_sessions(
-                    np.array([np.argmax(w)]))[0] if stats.first is not None else np.nan
-        elif k in (2, 3):
+        if k in (2, 3):
             key = CLASSES[k]
             w = acc[key][i]
             if w.sum() <= 0:

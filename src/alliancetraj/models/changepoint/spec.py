@@ -57,6 +57,7 @@ __all__ = [
     "as_hyperparameters",
     "design",
     "design_on",
+    "dip",
     "extra_column",
     "from_theta",
     "guard_sd",
@@ -126,14 +127,20 @@ def u_shapes(settings: Settings | None = None) -> np.ndarray:
     return np.array(out, dtype=float).reshape(-1, 3)
 
 
+def dip(grid, start, bottom, end) -> np.ndarray:
+    """The triangle ``D(t)`` at sessions ``grid``: 0 outside ``(start, end)``, rising linearly
+    to 1 at ``bottom`` (every argument broadcasts)."""
+    g = np.asarray(grid, dtype=float)
+    down = np.clip((g - start) / np.maximum(bottom - start, 1e-12), 0.0, 1.0)
+    up = np.clip((end - g) / np.maximum(end - bottom, 1e-12), 0.0, 1.0)
+    return np.minimum(down, up)
+
+
 def u_dip(grid: np.ndarray, first: float, span: float, shape) -> np.ndarray:
     """The triangular dip ``D(t)`` of U shape ``(start, bottom, end)`` (fractions of the span)
     at sessions ``grid``: 0 outside the dip, rising linearly to 1 at the bottom."""
     s, w, e = (first + span * float(v) for v in shape)
-    g = np.asarray(grid, dtype=float)
-    down = np.clip((g - s) / max(w - s, 1e-12), 0.0, 1.0)
-    up = np.clip((e - g) / max(e - w, 1e-12), 0.0, 1.0)
-    return np.minimum(down, up)
+    return dip(grid, s, w, e)
 
 
 def u_admissible(span: float, shapes: np.ndarray, settings: Settings) -> np.ndarray:
@@ -176,8 +183,7 @@ def extra_column(grid: np.ndarray, t: np.ndarray, cls: str, config) -> np.ndarra
     (``r <= s < e`` repaired, ``s >= r`` unrepaired)."""
     grid = np.asarray(grid, dtype=float)
     if cls == "u_shaped":
-        s, w, e = config
-        return -u_dip(grid, s, 1.0, (0.0, w - s, e - s))
+        return -dip(grid, *config)
     if cls == "v_shaped":
         r, e = config
         # the drop covers observed sessions r .. before e; on a fine grid, up to e

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ...io import PanelArrays, to_panel
-from .spec import Settings, u_admissible, u_shapes
+from .spec import Settings, dip, u_admissible, u_shapes
 
 __all__ = ["ConfigStats", "block_kernel_view", "block_stats", "cohort_stats", "config_stats",
            "kernel_view", "merge_stats", "v_pairs"]
@@ -224,19 +224,12 @@ def kernel_view(stats: ConfigStats) -> dict[str, Any]:
 
 def _dip_weights(mask: np.ndarray, x: np.ndarray, first: np.ndarray, span: np.ndarray,
                  shapes: np.ndarray) -> np.ndarray:
-    """(P, K, T) values of every U dip at the observed sessions (0 elsewhere): the weights
-    :func:`~alliancetraj.models.changepoint.kernels.dip_moments` sums, in its arithmetic."""
+    """(P, K, T) values of every U dip (:func:`~alliancetraj.models.changepoint.spec.dip`) at
+    the observed sessions (0 elsewhere): the weights
+    :func:`~alliancetraj.models.changepoint.kernels.dip_moments` sums."""
     x_first = (first - 1.0)[:, None, None]
-    sp = span[:, None, None]
-    s = x_first + sp * shapes[None, :, 0, None]
-    w = x_first + sp * shapes[None, :, 1, None]
-    e = x_first + sp * shapes[None, :, 2, None]
-    inv_down = 1.0 / np.maximum(w - s, 1e-12)
-    inv_up = 1.0 / np.maximum(e - w, 1e-12)
-    xt = x[None, None, :]
-    v = np.minimum(np.minimum((xt - s) * inv_down, (e - xt) * inv_up), 1.0)
-    inside = (xt > s) & (xt < e) & mask[:, None, :]
-    return np.where(inside, v, 0.0)
+    s, w, e = (x_first + span[:, None, None] * shapes[None, :, i, None] for i in range(3))
+    return np.where(mask[:, None, :], dip(x[None, None, :], s, w, e), 0.0)
 
 
 def block_kernel_view(panel: PanelArrays, loc: float, sd: float, settings: Settings,
